@@ -1,0 +1,260 @@
+//! Tar archives for copying files in and out of a sandbox.
+//!
+//! Archives that come back from a sandbox are hostile: [`extract`] refuses absolute paths,
+//! `..`, links, devices and anything that would write outside the destination, and never
+//! follows a symlink that already exists on the host.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Packs host `source` (file or directory; symlinks stored as links, never followed) into a tar
+/// whose top entry is `name`.
+pub fn pack_as(source: &Path, name: &str) -> Result<Vec<u8>> {
+    let context = || format!("packing {}", source.display());
+    let meta = fs::symlink_metadata(source).map_err(|e| Error::io(context(), e))?;
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    let result = if meta.is_dir() {
+        builder.append_dir_all(name, source)
+    } else {
+        builder.append_path_with_name(source, name)
+    };
+    result.map_err(|e| Error::io(context(), e))?;
+    builder.into_inner().map_err(|e| Error::io(context(), e))
+}
+
+/// Packs `path` (inside the sandbox) under its base name, failing beyond `max_bytes`.
+/// A path that is itself a symlink is refused.
+pub(crate) fn pack(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link; refusing to copy it",
+            path.display()
+        )));
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other(format!("{} has no file name to copy", path.display())))?;
+    let mut builder = tar::Builder::new(Bounded {
+        inner: Vec::new(),
+        left: max_bytes,
+    });
+    builder.follow_symlinks(false);
+    if meta.is_dir() {
+        builder.append_dir_all(name, path)?;
+    } else {
+        builder.append_path_with_name(path, name)?;
+    }
+    Ok(builder.into_inner()?.inner)
+}
+
+/// Unpacks a tar into `dest_dir` (created if missing); used inside the sandbox, where the
+/// archive comes from the library.
+pub(crate) fn unpack_into(tar: &[u8], dest_dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dest_dir)?;
+    let mut archive = tar::Archive::new(tar);
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if !entry.unpack_in(dest_dir)? {
+            return Err(io::Error::other(format!(
+                "refusing archive member {:?}",
+                entry.path()?
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A writer that fails once more than `left` bytes were written.
+struct Bounded {
+    inner: Vec<u8>,
+    left: u64,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other("the archive exceeds the copy size limit"));
+        }
+        self.left -= buf.len() as u64;
+        self.inner.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Extracts a hostile tar whose top entry is `top` so that `top` becomes host path `dest`.
+///
+/// Only regular files and directories are accepted; modes lose setuid, setgid and sticky bits.
+pub fn extract(tar: &[u8], top: &str, dest: &Path) -> Result<()> {
+    let refuse =
+        |what: String| Error::Sandbox(format!("refusing to copy from the sandbox: {what}"));
+    let mut archive = tar::Archive::new(tar);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::io("reading the archive", e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::io("reading the archive", e))?;
+        let member = entry
+            .path()
+            .map_err(|e| Error::io("reading the archive", e))?
+            .into_owned();
+        let target = map_member(&member, top, dest)
+            .ok_or_else(|| refuse(format!("member {member:?} lies outside {top:?}")))?;
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        ensure_no_symlink(dest, &target)?;
+        if kind.is_dir() {
+            match fs::create_dir(&target) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(Error::io(format!("creating {}", target.display()), e))
+                }
+                _ => {}
+            }
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700))
+                .map_err(|e| Error::io(format!("setting mode of {}", target.display()), e))?;
+        } else if kind.is_file() {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&target)
+                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+            io::copy(&mut entry, &mut file)
+                .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+        } else {
+            return Err(refuse(format!(
+                "{member:?} is a {kind:?} entry (links and devices are not copied)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Maps archive member `member` (which must start with `top`) to a path under `dest`.
+fn map_member(member: &Path, top: &str, dest: &Path) -> Option<PathBuf> {
+    let mut components = member.components().filter(|c| *c != Component::CurDir);
+    match components.next()? {
+        Component::Normal(first) if first == top => {}
+        _ => return None,
+    }
+    let mut target = dest.to_path_buf();
+    for component in components {
+        match component {
+            Component::Normal(part) => target.push(part),
+            _ => return None,
+        }
+    }
+    Some(target)
+}
+
+/// Refuses when any existing component of `target` below `dest`'s parent is a symlink.
+fn ensure_no_symlink(dest: &Path, target: &Path) -> Result<()> {
+    let base = dest.parent().unwrap_or(Path::new("/"));
+    let mut current = base.to_path_buf();
+    for component in target.strip_prefix(base).unwrap_or(target).components() {
+        current.push(component);
+        if fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Sandbox(format!(
+                "refusing to copy from the sandbox: {} is a symbolic link on the host",
+                current.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, kind, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o4755);
+            if *kind == tar::EntryType::Symlink {
+                header.set_link_name("/etc/shadow").unwrap();
+            }
+            // Write the raw name so hostile paths reach the archive unchanged.
+            let name = header.as_old_mut().name.as_mut();
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn extracts_files_and_dirs_without_special_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = tar_with(&[
+            ("out", tar::EntryType::Directory, b""),
+            ("out/a.txt", tar::EntryType::Regular, b"hi"),
+        ]);
+        let dest = dir.path().join("copied");
+        extract(&tar, "out", &dest).unwrap();
+        assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"hi");
+        let mode = fs::metadata(dest.join("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7000, 0);
+    }
+
+    #[test]
+    fn refuses_hostile_members() {
+        for (path, kind) in [
+            ("out/../../escape", tar::EntryType::Regular),
+            ("/etc/passwd", tar::EntryType::Regular),
+            ("other/file", tar::EntryType::Regular),
+            ("out/link", tar::EntryType::Symlink),
+            ("out/hard", tar::EntryType::Link),
+            ("out/dev", tar::EntryType::Char),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let tar = tar_with(&[(path, kind, b"x")]);
+            let result = extract(&tar, "out", &dir.path().join("dest"));
+            assert!(result.is_err(), "{path} ({kind:?}) accepted");
+            assert!(!dir.path().join("escape").exists());
+        }
+    }
+
+    #[test]
+    fn never_writes_through_an_existing_host_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let dest = dir.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        std::os::unix::fs::symlink(&outside, dest.join("sub")).unwrap();
+        let tar = tar_with(&[("out/sub/file", tar::EntryType::Regular, b"x")]);
+        assert!(extract(&tar, "out", &dest).is_err());
+        assert!(!outside.join("file").exists());
+    }
+
+    #[test]
+    fn pack_respects_the_size_bound_and_refuses_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big");
+        fs::write(&file, vec![7u8; 100_000]).unwrap();
+        assert!(pack(&file, 10_000).is_err());
+        assert!(pack(&file, 1 << 20).is_ok());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
+        assert!(pack(&link, 1 << 20).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! Languages: how code in each language is compiled, run and given packages.
+//!
+//! A [`LanguageHandler`] knows nothing about backends: it turns code into commands (argv, never
+//! shell strings) that any backend runs. The [`LanguageRegistry`] holds the built-in handlers
+//! and any a user registers.
+
+mod cpp;
+mod go;
+mod java;
+mod javascript;
+mod python;
+mod ruby;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+pub use cpp::Cpp;
+pub use go::Go;
+pub use java::Java;
+pub use javascript::JavaScript;
+pub use python::Python;
+pub use ruby::Ruby;
+
+use crate::backend::BackendKind;
+use crate::error::{Error, Result};
+
+/// Where one run's files live inside the sandbox, and what the handler may tune for it.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Absolute path of the source file inside the sandbox.
+    pub source_path: String,
+    /// A private, writable directory for build outputs of this run.
+    pub build_dir: String,
+    /// The session's working directory (where packages are installed).
+    pub workdir: String,
+    /// The memory limit of the sandbox in bytes, if any (e.g. to size a JVM heap).
+    pub memory_limit: Option<u64>,
+}
+
+/// A program a language needs, and the Debian package that provides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    /// The binary looked up on the sandbox's PATH, e.g. `python3`.
+    pub binary: &'static str,
+    /// The package to install when it is missing, e.g. `python3`.
+    pub package: &'static str,
+}
+
+/// How one language is compiled, run and given packages.
+///
+/// Implement this to add a language; register it with [`LanguageRegistry::register`] and use it
+/// by name in a session.
+pub trait LanguageHandler: Send + Sync + fmt::Debug {
+    /// The canonical name, e.g. `python`.
+    fn name(&self) -> &str;
+
+    /// Other names users may give, e.g. `py`.
+    fn aliases(&self) -> &[&str] {
+        &[]
+    }
+
+    /// The source file extension without the dot, e.g. `py`.
+    fn file_extension(&self) -> &str;
+
+    /// The name of the source file written for a run.
+    fn file_name(&self) -> String {
+        format!("main.{}", self.file_extension())
+    }
+
+    /// The programs this language needs on the host (native) or in the image.
+    fn toolchain(&self) -> Vec<Toolchain>;
+
+    /// The compile step, if the language has one. A non-zero exit ends the run with its output.
+    fn compile_command(&self, _ctx: &RunContext) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The command that runs the program.
+    fn run_command(&self, ctx: &RunContext) -> Vec<String>;
+
+    /// Environment variables every run of this language gets (e.g. where packages live).
+    fn environment(&self, _workdir: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// The command that installs `libraries` into the session's writable `workdir`.
+    ///
+    /// The names have already passed [`validate_library_name`]. The default refuses, for
+    /// languages without a package manager.
+    fn install_command(&self, _libraries: &[String], _workdir: &str) -> Result<Vec<String>> {
+        Err(Error::invalid(format!(
+            "{} has no package manager support; bring dependencies into the source or the image",
+            self.name()
+        )))
+    }
+
+    /// The default image for a container backend; `None` for the native backend.
+    fn default_image(&self, backend: BackendKind) -> Option<String> {
+        match backend {
+            BackendKind::Native => None,
+            _ => Some(format!("llm-sandbox/{}:latest", self.name())),
+        }
+    }
+}
+
+/// Refuses package names that could be read as options or carry shell syntax.
+///
+/// Names are passed as argv (never through a shell); this also stops option injection such as
+/// `--index-url`.
+pub fn validate_library_name(name: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-[],=<>!~@/:+".contains(c);
+    if name.is_empty() || name.starts_with('-') || !name.chars().all(allowed) {
+        return Err(Error::invalid(format!(
+            "`{name}` is not a valid package name (letters, digits and ._-[],=<>!~@/:+ only, not starting with `-`)"
+        )));
+    }
+    Ok(())
+}
+
+/// The set of languages a session can use: the six built-ins plus any registered ones.
+#[derive(Debug, Clone)]
+pub struct LanguageRegistry {
+    handlers: BTreeMap<String, Arc<dyn LanguageHandler>>,
+}
+
+impl Default for LanguageRegistry {
+    fn default() -> Self {
+        let mut registry = LanguageRegistry {
+            handlers: BTreeMap::new(),
+        };
+        registry.register(Arc::new(Python));
+        registry.register(Arc::new(JavaScript));
+        registry.register(Arc::new(Java));
+        registry.register(Arc::new(Cpp));
+        registry.register(Arc::new(Go));
+        registry.register(Arc::new(Ruby));
+        registry
+    }
+}
+
+impl LanguageRegistry {
+    /// A registry holding the built-in languages.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a language under its name.
+    pub fn register(&mut self, handler: Arc<dyn LanguageHandler>) {
+        self.handlers
+            .insert(handler.name().to_ascii_lowercase(), handler);
+    }
+
+    /// Finds a language by name or alias (case-insensitive).
+    pub fn get(&self, name: &str) -> Result<Arc<dyn LanguageHandler>> {
+        let wanted = name.to_ascii_lowercase();
+        if let Some(handler) = self.handlers.get(&wanted) {
+            return Ok(handler.clone());
+        }
+        self.handlers
+            .values()
+            .find(|h| h.aliases().iter().any(|a| a.eq_ignore_ascii_case(&wanted)))
+            .cloned()
+            .ok_or_else(|| Error::LanguageNotSupported {
+                name: name.to_string(),
+                supported: self.names().join(", "),
+            })
+    }
+
+    /// Finds the language whose file extension is `extension` (without the dot).
+    pub fn by_extension(&self, extension: &str) -> Option<Arc<dyn LanguageHandler>> {
+        self.handlers
+            .values()
+            .find(|h| h.file_extension().eq_ignore_ascii_case(extension))
+            .cloned()
+    }
+
+    /// The registered language names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.handlers.keys().cloned().collect()
+    }
+
+    /// All registered handlers, sorted by name.
+    pub fn handlers(&self) -> impl Iterator<Item = &Arc<dyn LanguageHandler>> {
+        self.handlers.values()
+    }
+}
+
+fn argv<const N: usize>(parts: [&str; N]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_builtins_by_name_alias_and_extension() {
+        let registry = LanguageRegistry::new();
+        assert_eq!(
+            registry.names(),
+            ["cpp", "go", "java", "javascript", "python", "ruby"]
+        );
+        assert_eq!(registry.get("Python").unwrap().name(), "python");
+        assert_eq!(registry.get("js").unwrap().name(), "javascript");
+        assert_eq!(registry.get("c++").unwrap().name(), "cpp");
+        assert_eq!(registry.by_extension("rb").unwrap().name(), "ruby");
+        assert!(registry.by_extension("xyz").is_none());
+    }
+
+    #[test]
+    fn unknown_language_lists_the_supported_ones() {
+        let err = LanguageRegistry::new().get("cobol").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("cobol") && message.contains("python, ruby"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn library_names_that_look_like_options_or_shell_are_refused() {
+        for bad in [
+            "--index-url=http://x",
+            "-e",
+            "a b",
+            "x;rm",
+            "$(id)",
+            "a|b",
+            "",
+        ] {
+            assert!(validate_library_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "numpy",
+            "pandas==2.1.0",
+            "requests[socks]>=2",
+            "@types/node",
+            "lodash@4",
+        ] {
+            validate_library_name(good).unwrap();
+        }
+    }
+}

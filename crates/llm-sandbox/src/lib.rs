@@ -1,0 +1,31 @@
+//! llm-sandbox runs untrusted, model-written code safely and fast.
+//!
+//! ```no_run
+//! # async fn demo() -> llm_sandbox::Result<()> {
+//! use llm_sandbox::SandboxSession;
+//!
+//! let session = SandboxSession::builder().lang("python").open().await?;
+//! let result = session.run("print('hello')").await?;
+//! assert_eq!(result.stdout, "hello\n");
+//! session.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The default backend is native: Linux namespaces, cgroups, seccomp and rlimits, with no daemon
+//! and no image. See [`backend`] for the seam other backends plug into.
+
+mod archive;
+pub mod backend;
+pub mod blocking;
+mod error;
+pub mod language;
+mod result;
+mod session;
+mod spec;
+
+pub use backend::{Backend, BackendKind};
+pub use error::{Error, Result};
+pub use language::{LanguageHandler, LanguageRegistry};
+pub use result::{ExecutionResult, PlotOutput};
+pub use session::{CommandOptions, RunOptions, SandboxSession, SandboxSessionBuilder};
+pub use spec::{parse_size, NetworkMode, ResourceLimits, SandboxSpec, DEFAULT_SEARCH_PATH};

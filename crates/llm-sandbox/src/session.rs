@@ -1,0 +1,703 @@
+//! [`SandboxSession`]: one sandbox, its language, its limits and its lifetime.
+//!
+//! Written once for every backend: timeouts, the run steps (write code, compile, run, clean
+//! up), toolchain checks, copies and installs live here; isolation lives behind [`Backend`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::archive;
+use crate::backend::native::NativeBackend;
+use crate::backend::{Backend, BackendKind, ExecRequest};
+use crate::error::{Error, Result};
+use crate::language::{validate_library_name, LanguageHandler, LanguageRegistry, RunContext};
+use crate::result::ExecutionResult;
+use crate::spec::{validate_sandbox_path, NetworkMode, ResourceLimits, SandboxSpec};
+
+/// Options for one [`SandboxSession::run_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the session's execution timeout for this run.
+    pub timeout: Option<Duration>,
+    /// Packages installed (with the language's package manager) before the run.
+    pub libraries: Vec<String>,
+    /// Bytes given to the program's standard input.
+    pub stdin: Option<Vec<u8>>,
+    /// Extra environment variables for this run.
+    pub env: Vec<(String, String)>,
+}
+
+/// Options for one [`SandboxSession::execute_command_with`].
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    /// Overrides the session's default timeout.
+    pub timeout: Option<Duration>,
+    /// The working directory (default: the session's workdir).
+    pub workdir: Option<String>,
+    /// Bytes given to standard input.
+    pub stdin: Option<Vec<u8>>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// Builds a [`SandboxSession`]. Every setting has a secure default.
+#[derive(Debug, Clone)]
+pub struct SandboxSessionBuilder {
+    lang: String,
+    backend: BackendKind,
+    spec: SandboxSpec,
+    default_timeout: Duration,
+    execution_timeout: Option<Duration>,
+    session_timeout: Option<Duration>,
+    install_timeout: Duration,
+    env: Vec<(String, String)>,
+    registry: LanguageRegistry,
+    copy_limit: u64,
+}
+
+impl Default for SandboxSessionBuilder {
+    fn default() -> Self {
+        SandboxSessionBuilder {
+            lang: "python".into(),
+            backend: BackendKind::Native,
+            spec: SandboxSpec::default(),
+            default_timeout: Duration::from_secs(30),
+            execution_timeout: None,
+            session_timeout: None,
+            install_timeout: Duration::from_secs(300),
+            env: Vec::new(),
+            registry: LanguageRegistry::new(),
+            copy_limit: 1 << 30,
+        }
+    }
+}
+
+impl SandboxSessionBuilder {
+    /// The language, by name, alias or extension-less name (default `python`).
+    pub fn lang(mut self, lang: impl Into<String>) -> Self {
+        self.lang = lang.into();
+        self
+    }
+    /// The backend (default native).
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// The container image (container backends).
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.spec.image = Some(image.into());
+        self
+    }
+    /// The working directory inside the sandbox (default `/sandbox`).
+    pub fn workdir(mut self, workdir: impl Into<String>) -> Self {
+        self.spec.workdir = workdir.into();
+        self
+    }
+    /// The timeout of operations without a more specific one (default 30 s).
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+    /// The timeout of each run (default: `default_timeout`).
+    pub fn execution_timeout(mut self, timeout: Duration) -> Self {
+        self.execution_timeout = Some(timeout);
+        self
+    }
+    /// The session's lifetime; when it is over the sandbox is closed (default unlimited).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = Some(timeout);
+        self
+    }
+    /// The timeout of package installs (default 300 s).
+    pub fn install_timeout(mut self, timeout: Duration) -> Self {
+        self.install_timeout = timeout;
+        self
+    }
+    /// All resource limits at once.
+    pub fn limits(mut self, limits: ResourceLimits) -> Self {
+        self.spec.limits = limits;
+        self
+    }
+    /// The memory limit in bytes (`None`: unlimited).
+    pub fn memory(mut self, bytes: Option<u64>) -> Self {
+        self.spec.limits.memory = bytes;
+        self
+    }
+    /// The CPU limit in cores (`None`: unlimited).
+    pub fn cpus(mut self, cpus: Option<f64>) -> Self {
+        self.spec.limits.cpus = cpus;
+        self
+    }
+    /// The process limit (`None`: unlimited).
+    pub fn pids(mut self, pids: Option<u64>) -> Self {
+        self.spec.limits.pids = pids;
+        self
+    }
+    /// The size of the writable area in bytes (`None`: the backend's default).
+    pub fn disk(mut self, bytes: Option<u64>) -> Self {
+        self.spec.limits.disk = bytes;
+        self
+    }
+    /// Bytes kept of each of stdout and stderr per run.
+    pub fn output_limit(mut self, bytes: u64) -> Self {
+        self.spec.limits.output = bytes;
+        self
+    }
+    /// The network (default none).
+    pub fn network(mut self, network: NetworkMode) -> Self {
+        self.spec.network = network;
+        self
+    }
+    /// Adds an environment variable for every run.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// Raw backend-specific configuration, handed to the backend as it is.
+    pub fn runtime_config(mut self, config: serde_json::Value) -> Self {
+        self.spec.runtime_config = Some(config);
+        self
+    }
+    /// Keep a pulled or built image after close (container backends).
+    pub fn keep_template(mut self, keep: bool) -> Self {
+        self.spec.keep_template = keep;
+        self
+    }
+    /// Commit the container's state on close (container backends).
+    pub fn commit_container(mut self, commit: bool) -> Self {
+        self.spec.commit_container = commit;
+        self
+    }
+    /// The directories searched for programs inside the sandbox (default
+    /// `/usr/local/bin:/usr/bin:/bin`; never user directories or shims).
+    pub fn search_path(mut self, dirs: Vec<String>) -> Self {
+        self.spec.search_path = dirs;
+        self
+    }
+    /// Makes a host path visible read-only in the sandbox (native backend), e.g. a toolchain
+    /// under /opt.
+    pub fn read_only_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.spec.read_only_paths.push(path.into());
+        self
+    }
+    /// Bytes a copy out of the sandbox may carry (default 1 GiB).
+    pub fn copy_limit(mut self, bytes: u64) -> Self {
+        self.copy_limit = bytes;
+        self
+    }
+    /// Uses `registry` to look languages up (to add custom languages).
+    pub fn registry(mut self, registry: LanguageRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+    /// Registers one custom language handler.
+    pub fn register_language(mut self, handler: Arc<dyn LanguageHandler>) -> Self {
+        self.registry.register(handler);
+        self
+    }
+
+    /// Validates the settings and returns an unopened session.
+    pub fn build(self) -> Result<SandboxSession> {
+        self.spec.validate()?;
+        for path in &self.spec.read_only_paths {
+            if !path.is_absolute() {
+                return Err(Error::invalid(format!(
+                    "read-only path {} must be absolute",
+                    path.display()
+                )));
+            }
+        }
+        for (key, _) in &self.env {
+            validate_env_key(key)?;
+        }
+        let handler = self.registry.get(&self.lang)?;
+        Ok(SandboxSession {
+            handler,
+            backend_kind: self.backend,
+            spec: self.spec,
+            default_timeout: self.default_timeout,
+            execution_timeout: self.execution_timeout.unwrap_or(self.default_timeout),
+            session_timeout: self.session_timeout,
+            install_timeout: self.install_timeout,
+            env: self.env,
+            copy_limit: self.copy_limit,
+            state: Arc::new(Mutex::new(State::NotOpen)),
+        })
+    }
+
+    /// Builds and opens the session.
+    pub async fn open(self) -> Result<SandboxSession> {
+        let session = self.build()?;
+        session.open().await?;
+        Ok(session)
+    }
+}
+
+enum State {
+    NotOpen,
+    Open {
+        backend: Box<dyn Backend>,
+        opened: Instant,
+    },
+    Expired,
+    Closed,
+}
+
+/// A sandbox for one language. Runs share its files, as in a container; each run's processes end
+/// with the run. Closing (or dropping) the session destroys the sandbox.
+pub struct SandboxSession {
+    handler: Arc<dyn LanguageHandler>,
+    backend_kind: BackendKind,
+    spec: SandboxSpec,
+    default_timeout: Duration,
+    execution_timeout: Duration,
+    session_timeout: Option<Duration>,
+    install_timeout: Duration,
+    env: Vec<(String, String)>,
+    copy_limit: u64,
+    state: Arc<Mutex<State>>,
+}
+
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl SandboxSession {
+    /// A builder with secure defaults.
+    pub fn builder() -> SandboxSessionBuilder {
+        SandboxSessionBuilder::default()
+    }
+
+    /// The session's language.
+    pub fn language(&self) -> &Arc<dyn LanguageHandler> {
+        &self.handler
+    }
+
+    /// The backend kind.
+    pub fn backend_kind(&self) -> BackendKind {
+        self.backend_kind
+    }
+
+    /// Creates the sandbox. Fails with a clear error when the backend or toolchain is missing.
+    pub async fn open(&self) -> Result<()> {
+        let mut state = self.state.lock().await;
+        if !matches!(*state, State::NotOpen) {
+            return Err(Error::invalid(
+                "the session was already opened; a session opens once",
+            ));
+        }
+        let backend: Box<dyn Backend> = match self.backend_kind {
+            BackendKind::Native => {
+                self.check_toolchain()?;
+                Box::new(NativeBackend::open(&self.spec).await?)
+            }
+            other => {
+                return Err(Error::BackendUnavailable {
+                    backend: other.name().into(),
+                    reason: "this build does not include it yet; use the native backend".into(),
+                })
+            }
+        };
+        tracing::debug!(backend = %self.backend_kind, language = self.handler.name(), "session opened");
+        *state = State::Open {
+            backend,
+            opened: Instant::now(),
+        };
+        drop(state);
+        if let Some(limit) = self.session_timeout {
+            self.schedule_expiry(limit);
+        }
+        Ok(())
+    }
+
+    /// Closes the session at the end of its lifetime, even when it is idle.
+    fn schedule_expiry(&self, limit: Duration) {
+        let state = Arc::downgrade(&self.state);
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            if let Some(state) = state.upgrade() {
+                let mut state = state.lock().await;
+                if let State::Open { backend, .. } = &mut *state {
+                    let _ = backend.close().await;
+                    *state = State::Expired;
+                    tracing::debug!("session expired");
+                }
+            }
+        });
+    }
+
+    /// Destroys the sandbox and everything in it. Closing twice is harmless.
+    pub async fn close(&self) -> Result<()> {
+        let mut state = self.state.lock().await;
+        if let State::Open { backend, .. } = &mut *state {
+            backend.close().await?;
+        }
+        *state = State::Closed;
+        Ok(())
+    }
+
+    /// The isolation in force, as (feature, description) lines.
+    pub async fn isolation(&self) -> Result<Vec<(String, String)>> {
+        let mut state = self.state.lock().await;
+        let (backend, _) = self.open_backend(&mut state).await?;
+        Ok(backend.isolation())
+    }
+
+    /// Runs `code` with the session's execution timeout.
+    pub async fn run(&self, code: &str) -> Result<ExecutionResult> {
+        self.run_with(code, RunOptions::default()).await
+    }
+
+    /// Runs `code` with per-run options.
+    pub async fn run_with(&self, code: &str, options: RunOptions) -> Result<ExecutionResult> {
+        for (key, _) in &options.env {
+            validate_env_key(key)?;
+        }
+        if !options.libraries.is_empty() {
+            self.install(&options.libraries).await?;
+        }
+        let mut state = self.state.lock().await;
+        let (backend, left) = self.open_backend(&mut state).await?;
+        let started = Instant::now();
+        let timeout = options.timeout.unwrap_or(self.execution_timeout);
+        let budget = timeout.min(left);
+
+        let run_dir = format!(
+            "/tmp/.llm-sandbox/run-{}",
+            RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let ctx = RunContext {
+            source_path: format!("{run_dir}/{}", self.handler.file_name()),
+            build_dir: format!("{run_dir}/build"),
+            workdir: self.spec.workdir.clone(),
+            memory_limit: self.spec.limits.memory,
+        };
+        backend
+            .put_archive(&run_dir, source_archive(&self.handler.file_name(), code)?)
+            .await?;
+        let env = self.environment(&options.env);
+
+        let mut result = None;
+        if let Some(compile) = self.handler.compile_command(&ctx) {
+            let output = backend
+                .exec(
+                    self.request(compile, env.clone(), None, budget, None),
+                    &mut |_, _| {},
+                )
+                .await?;
+            if output.exit_code != 0 || output.timed_out {
+                result = Some(output);
+            }
+        }
+        let output = match result {
+            Some(compile_failure) => compile_failure,
+            None => {
+                let left = budget.saturating_sub(started.elapsed());
+                let request = self.request(
+                    self.handler.run_command(&ctx),
+                    env.clone(),
+                    None,
+                    left,
+                    options.stdin,
+                );
+                backend.exec(request, &mut |_, _| {}).await?
+            }
+        };
+        let cleanup = self.request(
+            vec!["rm".into(), "-rf".into(), run_dir],
+            env,
+            None,
+            self.default_timeout,
+            None,
+        );
+        backend.exec(cleanup, &mut |_, _| {}).await?;
+
+        let timed_out_by_session = output.timed_out && budget < timeout;
+        let mut result = ExecutionResult::from_output(output, self.spec.limits.output);
+        result.duration = started.elapsed();
+        drop(state);
+        if timed_out_by_session {
+            return Err(self.expire().await);
+        }
+        Ok(result)
+    }
+
+    /// Runs a command (argv, no shell) in the workdir with the default timeout.
+    pub async fn execute_command<S: AsRef<str>>(&self, argv: &[S]) -> Result<ExecutionResult> {
+        self.execute_command_with(argv, CommandOptions::default())
+            .await
+    }
+
+    /// Runs a shell command line through `/bin/sh -c`, for callers who want a shell.
+    pub async fn execute_shell(&self, command: &str) -> Result<ExecutionResult> {
+        self.execute_command(&["/bin/sh", "-c", command]).await
+    }
+
+    /// Runs a command (argv, no shell) with options.
+    pub async fn execute_command_with<S: AsRef<str>>(
+        &self,
+        argv: &[S],
+        options: CommandOptions,
+    ) -> Result<ExecutionResult> {
+        let argv: Vec<String> = argv.iter().map(|a| a.as_ref().to_string()).collect();
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(Error::invalid("the command is empty"));
+        }
+        if let Some(dir) = &options.workdir {
+            validate_sandbox_path(dir, "command workdir")?;
+        }
+        for (key, _) in &options.env {
+            validate_env_key(key)?;
+        }
+        let mut state = self.state.lock().await;
+        let (backend, left) = self.open_backend(&mut state).await?;
+        let timeout = options.timeout.unwrap_or(self.default_timeout);
+        let env = self.environment(&options.env);
+        let request = self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
+        let output = backend.exec(request, &mut |_, _| {}).await?;
+        let timed_out_by_session = output.timed_out && left < timeout;
+        let result = ExecutionResult::from_output(output, self.spec.limits.output);
+        drop(state);
+        if timed_out_by_session {
+            return Err(self.expire().await);
+        }
+        Ok(result)
+    }
+
+    /// Installs packages with the language's package manager into the session's workdir.
+    ///
+    /// Names are validated and passed as argv. The installer runs inside the sandbox with the
+    /// session's network: with the default (none), installing needs a network mode that allows it.
+    pub async fn install<S: AsRef<str>>(&self, libraries: &[S]) -> Result<()> {
+        let libraries: Vec<String> = libraries.iter().map(|l| l.as_ref().to_string()).collect();
+        if libraries.is_empty() {
+            return Ok(());
+        }
+        for name in &libraries {
+            validate_library_name(name)?;
+        }
+        let argv = self
+            .handler
+            .install_command(&libraries, &self.spec.workdir)?;
+        let options = CommandOptions {
+            timeout: Some(self.install_timeout),
+            ..Default::default()
+        };
+        let result = self.execute_command_with(&argv, options).await?;
+        if result.timed_out {
+            return Err(Error::Timeout {
+                operation: format!("installing {}", libraries.join(" ")),
+                limit: self.install_timeout,
+            });
+        }
+        if result.exit_code != 0 {
+            let hint = if self.spec.network == NetworkMode::None {
+                " (the sandbox has no network; open the session with network `host` to install packages)"
+            } else {
+                ""
+            };
+            let detail: String = result
+                .stderr
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(Error::Sandbox(format!(
+                "installing {} failed with exit code {}{hint}:\n{detail}",
+                libraries.join(" "),
+                result.exit_code
+            )));
+        }
+        Ok(())
+    }
+
+    /// Copies host file or directory `src` into the sandbox as `dest` (relative to the workdir
+    /// unless absolute). Host symlinks inside `src` are copied as links, never followed.
+    pub async fn copy_to_runtime(&self, src: impl AsRef<Path>, dest: &str) -> Result<()> {
+        let dest = self.sandbox_path(dest)?;
+        let (parent, name) = split_parent(&dest)?;
+        let tar = archive::pack_as(src.as_ref(), name)?;
+        let mut state = self.state.lock().await;
+        let (backend, _) = self.open_backend(&mut state).await?;
+        backend.put_archive(parent, tar).await
+    }
+
+    /// Copies sandbox file or directory `src` (relative to the workdir unless absolute) to host
+    /// path `dest`. Links, devices and paths escaping `dest` are refused; size is bounded.
+    pub async fn copy_from_runtime(&self, src: &str, dest: impl AsRef<Path>) -> Result<()> {
+        let src = self.sandbox_path(src)?;
+        let (_, name) = split_parent(&src)?;
+        let tar = {
+            let mut state = self.state.lock().await;
+            let (backend, _) = self.open_backend(&mut state).await?;
+            backend.get_archive(&src, self.copy_limit).await?
+        };
+        archive::extract(&tar, name, dest.as_ref())
+    }
+
+    /// Checks `code` against the session's security policy: `(safe, violations)`.
+    ///
+    /// Sessions carry no policy yet (the policy engine is its own piece of work), so every code
+    /// is reported safe; the isolation is the security boundary either way.
+    pub fn is_safe(&self, _code: &str) -> (bool, Vec<String>) {
+        (true, Vec::new())
+    }
+
+    fn check_toolchain(&self) -> Result<()> {
+        for tool in self.handler.toolchain() {
+            let found = self
+                .spec
+                .search_path
+                .iter()
+                .any(|dir| is_executable(&Path::new(dir).join(tool.binary)));
+            if !found {
+                return Err(Error::ToolchainMissing {
+                    language: self.handler.name().into(),
+                    binary: tool.binary.into(),
+                    package: tool.package.into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The open backend and the time left of the session, or why there is none.
+    async fn open_backend<'a>(
+        &self,
+        state: &'a mut State,
+    ) -> Result<(&'a mut Box<dyn Backend>, Duration)> {
+        let expired = match &*state {
+            State::Open { opened, .. } => self
+                .session_timeout
+                .is_some_and(|limit| opened.elapsed() >= limit),
+            _ => false,
+        };
+        if expired {
+            if let State::Open { backend, .. } = state {
+                backend.close().await?;
+            }
+            *state = State::Expired;
+        }
+        match state {
+            State::Open { backend, opened } => {
+                let left = self.session_timeout.map_or(Duration::MAX, |limit| {
+                    limit.saturating_sub(opened.elapsed())
+                });
+                Ok((backend, left))
+            }
+            State::Expired => Err(self.expired_error()),
+            State::NotOpen | State::Closed => Err(Error::NotOpen),
+        }
+    }
+
+    async fn expire(&self) -> Error {
+        let mut state = self.state.lock().await;
+        if let State::Open { backend, .. } = &mut *state {
+            let _ = backend.close().await;
+        }
+        *state = State::Expired;
+        self.expired_error()
+    }
+
+    fn expired_error(&self) -> Error {
+        Error::SessionExpired {
+            limit: self.session_timeout.unwrap_or_default(),
+        }
+    }
+
+    fn environment(&self, extra: &[(String, String)]) -> Vec<(String, String)> {
+        let workdir = &self.spec.workdir;
+        let mut env = vec![
+            ("PATH".to_string(), self.spec.search_path.join(":")),
+            ("HOME".into(), workdir.clone()),
+            ("USER".into(), "sandbox".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+        ];
+        env.extend(self.handler.environment(workdir));
+        for (key, value) in self.env.iter().chain(extra) {
+            env.retain(|(k, _)| k != key);
+            env.push((key.clone(), value.clone()));
+        }
+        env
+    }
+
+    fn request(
+        &self,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<String>,
+        timeout: Duration,
+        stdin: Option<Vec<u8>>,
+    ) -> ExecRequest {
+        ExecRequest {
+            argv,
+            env,
+            cwd: cwd.unwrap_or_else(|| self.spec.workdir.clone()),
+            stdin,
+            timeout,
+            output_limit: self.spec.limits.output,
+        }
+    }
+
+    fn sandbox_path(&self, path: &str) -> Result<String> {
+        let absolute = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.spec.workdir)
+        };
+        let absolute = absolute.trim_end_matches('/').to_string();
+        validate_sandbox_path(&absolute, "sandbox path")?;
+        Ok(absolute)
+    }
+}
+
+fn split_parent(path: &str) -> Result<(&str, &str)> {
+    match path.rsplit_once('/') {
+        Some((parent, name)) if !name.is_empty() => {
+            Ok((if parent.is_empty() { "/" } else { parent }, name))
+        }
+        _ => Err(Error::invalid(format!(
+            "`{path}` names no file or directory"
+        ))),
+    }
+}
+
+fn source_archive(file_name: &str, code: &str) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    builder
+        .append_data(&mut header, "build", std::io::empty())
+        .map_err(|e| Error::io("packing the code", e))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(code.len() as u64);
+    builder
+        .append_data(&mut header, file_name, code.as_bytes())
+        .map_err(|e| Error::io("packing the code", e))?;
+    builder
+        .into_inner()
+        .map_err(|e| Error::io("packing the code", e))
+}
+
+fn validate_env_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.contains('=') || key.contains('\0') {
+        return Err(Error::invalid(format!(
+            "`{key}` is not a valid environment variable name"
+        )));
+    }
+    Ok(())
+}
+
+fn is_executable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok() && path.is_file()
+}
