@@ -15,6 +15,12 @@ pub struct ExecutionResult {
     pub stdout: String,
     /// Standard error as UTF-8 (invalid bytes replaced), with a marker when truncated.
     pub stderr: String,
+    /// Standard output exactly as written (up to the limit, then the marker).
+    #[serde(skip)]
+    pub stdout_bytes: Vec<u8>,
+    /// Standard error exactly as written (up to the limit, then the marker).
+    #[serde(skip)]
+    pub stderr_bytes: Vec<u8>,
     /// Whether the execution timeout killed the program.
     pub timed_out: bool,
     /// Whether the memory limit was hit (the kernel killed a process of the sandbox).
@@ -49,10 +55,14 @@ impl ExecutionResult {
     }
 
     pub(crate) fn from_output(output: ExecOutput, limit: u64) -> Self {
+        let stdout_bytes = mark(output.stdout, output.stdout_truncated, limit);
+        let stderr_bytes = mark(output.stderr, output.stderr_truncated, limit);
         ExecutionResult {
             exit_code: output.exit_code,
-            stdout: decode(&output.stdout, output.stdout_truncated, limit),
-            stderr: decode(&output.stderr, output.stderr_truncated, limit),
+            stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr_bytes).into_owned(),
+            stdout_bytes,
+            stderr_bytes,
             timed_out: output.timed_out,
             out_of_memory: output.out_of_memory,
             duration: output.duration,
@@ -61,18 +71,16 @@ impl ExecutionResult {
     }
 }
 
-/// Decodes output bytes as UTF-8 with replacement and marks truncation.
-fn decode(bytes: &[u8], truncated: bool, limit: u64) -> String {
-    let mut text = String::from_utf8_lossy(bytes).into_owned();
+/// Appends the truncation marker (on a line of its own) when output was cut.
+fn mark(mut bytes: Vec<u8>, truncated: bool, limit: u64) -> Vec<u8> {
     if truncated {
-        if !text.ends_with('\n') && !text.is_empty() {
-            text.push('\n');
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
         }
-        text.push_str(&format!(
-            "[llm-sandbox: output truncated after {limit} bytes]\n"
-        ));
+        let marker = format!("[llm-sandbox: output truncated after {limit} bytes]\n");
+        bytes.extend_from_slice(marker.as_bytes());
     }
-    text
+    bytes
 }
 
 #[cfg(test)]
@@ -90,6 +98,10 @@ mod tests {
         assert_eq!(
             result.stdout,
             "ok \u{fffd}\u{fffd}\n[llm-sandbox: output truncated after 5 bytes]\n"
+        );
+        assert_eq!(
+            result.stdout_bytes,
+            b"ok \xff\xfe\n[llm-sandbox: output truncated after 5 bytes]\n"
         );
         assert_eq!(result.stderr, "");
     }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
-use crate::backend::native::NativeBackend;
-use crate::backend::{Backend, BackendKind, ExecRequest};
+use crate::backend::{self, Backend, BackendKind, ExecRequest};
 use crate::error::{Error, Result};
-use crate::language::{validate_library_name, LanguageHandler, LanguageRegistry, RunContext};
+use crate::language::{
+    find_program, validate_library_name, LanguageHandler, LanguageRegistry, RunContext,
+};
 use crate::result::ExecutionResult;
 use crate::spec::{validate_sandbox_path, NetworkMode, ResourceLimits, SandboxSpec};
 
@@ -262,6 +263,16 @@ pub struct SandboxSession {
     state: Arc<Mutex<State>>,
 }
 
+impl std::fmt::Debug for SandboxSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxSession")
+            .field("language", &self.handler.name())
+            .field("backend", &self.backend_kind)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl SandboxSession {
@@ -288,18 +299,11 @@ impl SandboxSession {
                 "the session was already opened; a session opens once",
             ));
         }
-        let backend: Box<dyn Backend> = match self.backend_kind {
-            BackendKind::Native => {
-                self.check_toolchain()?;
-                Box::new(NativeBackend::open(&self.spec).await?)
-            }
-            other => {
-                return Err(Error::BackendUnavailable {
-                    backend: other.name().into(),
-                    reason: "this build does not include it yet; use the native backend".into(),
-                })
-            }
-        };
+        if self.backend_kind == BackendKind::Native {
+            // The native sandbox uses the host's toolchains; container backends bring their own.
+            self.check_toolchain()?;
+        }
+        let backend = backend::open(self.backend_kind, &self.spec).await?;
         tracing::debug!(backend = %self.backend_kind, language = self.handler.name(), "session opened");
         *state = State::Open {
             backend,
@@ -551,12 +555,7 @@ impl SandboxSession {
 
     fn check_toolchain(&self) -> Result<()> {
         for tool in self.handler.toolchain() {
-            let found = self
-                .spec
-                .search_path
-                .iter()
-                .any(|dir| is_executable(&Path::new(dir).join(tool.binary)));
-            if !found {
+            if find_program(&self.spec.search_path, tool.binary).is_none() {
                 return Err(Error::ToolchainMissing {
                     language: self.handler.name().into(),
                     binary: tool.binary.into(),
@@ -696,8 +695,4 @@ fn validate_env_key(key: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn is_executable(path: &Path) -> bool {
-    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok() && path.is_file()
 }

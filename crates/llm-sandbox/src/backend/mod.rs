@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
+use crate::spec::SandboxSpec;
 
 /// The kinds of backend a session can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -142,4 +143,42 @@ pub trait Backend: Send + Sync {
 
     /// Destroys the sandbox and everything in it. Idempotent; also done on drop.
     async fn close(&mut self) -> Result<()>;
+}
+
+/// Opens a sandbox of `kind` for `spec`, or says why that backend cannot be used here.
+pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Native => Ok(Box::new(native::NativeBackend::open(spec).await?)),
+        other => Err(Error::BackendUnavailable {
+            backend: other.name().into(),
+            reason: "this build does not include it yet; use the native backend".into(),
+        }),
+    }
+}
+
+/// Checks that a backend works here: opens a default sandbox, runs `true` in it, and returns
+/// the isolation in force. Needs no language toolchain.
+pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
+    let spec = SandboxSpec::default();
+    let mut backend = open(kind, &spec).await?;
+    let request = ExecRequest {
+        argv: vec!["true".into()],
+        env: vec![("PATH".into(), spec.search_path.join(":"))],
+        cwd: spec.workdir.clone(),
+        stdin: None,
+        timeout: Duration::from_secs(10),
+        output_limit: 4096,
+    };
+    let output = backend.exec(request, &mut |_, _| {}).await;
+    let isolation = backend.isolation();
+    backend.close().await?;
+    let output = output?;
+    if output.exit_code != 0 {
+        return Err(Error::Sandbox(format!(
+            "`true` failed in the sandbox with exit code {}: {}",
+            output.exit_code,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(isolation)
 }

@@ -122,7 +122,10 @@ impl NativeBackend {
         let keeper = match unsafe { nix::unistd::fork() } {
             Ok(ForkResult::Child) => {
                 drop(host_end);
-                let code = keep(child_end, flags, &config);
+                let code = match keep_only_socket(child_end) {
+                    Ok(socket) => keep(socket, flags, &config),
+                    Err(_) => 1,
+                };
                 // SAFETY: leaving the forked child without running the parent's destructors.
                 unsafe { libc::_exit(code) }
             }
@@ -369,6 +372,35 @@ impl Backend for NativeBackend {
     async fn close(&mut self) -> Result<()> {
         self.terminate();
         Ok(())
+    }
+}
+
+/// The descriptor number the keeper and init use for their socket.
+const SOCKET_FD: i32 = 3;
+
+/// Leaves the forked keeper with nothing of the caller's but its socket: stdio goes to
+/// /dev/null and every other descriptor (other sessions' sockets among them) is closed, so
+/// that no sandbox keeps another alive or sees the caller's files.
+fn keep_only_socket(socket: StdUnixStream) -> std::io::Result<StdUnixStream> {
+    use std::os::fd::IntoRawFd;
+    let check = |ret: libc::c_int| {
+        if ret < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(ret)
+        }
+    };
+    let raw = socket.into_raw_fd();
+    // SAFETY: plain descriptor syscalls in the single-threaded child; SOCKET_FD is re-owned below.
+    unsafe {
+        let null = check(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR))?;
+        for fd in 0..3 {
+            check(libc::dup2(null, fd))?;
+        }
+        check(libc::dup2(raw, SOCKET_FD))?; // dup2 leaves the copy without close-on-exec
+        check(libc::fcntl(SOCKET_FD, libc::F_SETFD, libc::FD_CLOEXEC))?;
+        check(libc::syscall(libc::SYS_close_range, SOCKET_FD + 1, u32::MAX, 0) as libc::c_int)?;
+        Ok(StdUnixStream::from_raw_fd(SOCKET_FD))
     }
 }
 

@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn oversized_or_unknown_frames_are_refused() {
-        let mut bad = vec![9u8, 0, 0, 0, 0];
+        let mut bad = [9u8, 0, 0, 0, 0];
         assert!(blocking::read_frame(&bad[..]).is_err());
         bad[0] = 0;
         bad[1..].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -138,7 +138,7 @@ impl Filters {
 
 /// A filter that fails every x32-ABI syscall with EPERM (seccompiler matches exact numbers only).
 fn deny_x32() -> BpfProgram {
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
     const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
     const BPF_RET_K: u16 = 0x06;
     const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;

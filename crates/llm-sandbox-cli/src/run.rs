@@ -1,0 +1,351 @@
+//! `llm-sandbox run`: runs code in a sandbox and passes its output and exit status through.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use llm_sandbox::{
+    parse_size, BackendKind, Error, ExecutionResult, LanguageRegistry, NetworkMode, ResourceLimits,
+    RunOptions, SandboxSession, SandboxSessionBuilder,
+};
+use serde::Serialize;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// The exit status when the program ran out of time (as `timeout(1)` reports it).
+const EXIT_TIMED_OUT: u8 = 124;
+
+const EXIT_STATUS_HELP: &str = "\
+Exit status: the program's own exit code; 124 when it timed out; 125 when the sandbox itself \
+failed (bad option, backend or toolchain unavailable), with a one-line reason on stderr \
+prefixed \"llm-sandbox: \"; 126 when a security policy blocked the code.";
+
+/// Options of `llm-sandbox run`.
+#[derive(Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct RunArgs {
+    /// The file holding the code, or `-` to read the code from stdin.
+    #[arg(value_name = "FILE|-", conflicts_with = "code")]
+    file: Option<PathBuf>,
+
+    /// python, javascript, java, cpp, go, ruby or an alias [default: from FILE's extension, else
+    /// python]
+    #[arg(short, long, value_name = "LANG")]
+    lang: Option<String>,
+
+    /// The code to run, instead of FILE (`-` reads it from stdin).
+    #[arg(short, long, value_name = "CODE")]
+    code: Option<String>,
+
+    /// native, docker, podman, kubernetes, or auto (the first available, native first).
+    #[arg(short, long, value_name = "NAME", default_value = "native", value_parser = parse_backend)]
+    backend: BackendChoice,
+
+    /// The container image (container backends).
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+
+    /// The execution timeout in seconds (fractions allowed).
+    #[arg(short, long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
+    timeout: Duration,
+
+    /// The memory limit, e.g. 256m or 1g [default: 1g].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    memory: Option<u64>,
+
+    /// The CPU limit in cores, e.g. 0.5 [default: unlimited].
+    #[arg(long, value_name = "N")]
+    cpus: Option<f64>,
+
+    /// The maximum number of processes and threads [default: 256].
+    #[arg(long, value_name = "N")]
+    pids: Option<u64>,
+
+    /// The size of the writable area (workdir and /tmp) [default: 1g].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    disk: Option<u64>,
+
+    /// Bytes kept of each of stdout and stderr; the rest is dropped and marked [default: 10m].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    output_limit: Option<u64>,
+
+    /// none (private loopback only), host, or a mode a container backend knows.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
+    network: NetworkMode,
+
+    /// A security policy (not available in this version: any use fails).
+    #[arg(long, value_name = "NAME|FILE")]
+    policy: Option<String>,
+
+    /// An environment variable for the program (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+
+    /// Give FILE's bytes to the program's stdin. Without it the program's stdin is empty: this
+    /// command's own stdin is never forwarded (pass `--stdin-file /dev/stdin` to forward it).
+    #[arg(long, value_name = "FILE")]
+    stdin_file: Option<PathBuf>,
+
+    /// Print one JSON object on stdout: exit_code, stdout, stderr, timed_out, out_of_memory,
+    /// duration_ms and plots.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which backend to open: one kind, or the first available.
+#[derive(Clone, Copy)]
+enum BackendChoice {
+    Auto,
+    Kind(BackendKind),
+}
+
+/// How a run ended.
+enum Outcome {
+    Finished(ExecutionResult),
+    /// This command got the signal with this number; the run was abandoned.
+    Interrupted(i32),
+}
+
+/// Runs the code and returns the exit status to leave with.
+pub async fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.policy.is_some() {
+        bail!("security policies are not available in this version; run without --policy");
+    }
+    let code = read_code(&args)?;
+    let stdin = args
+        .stdin_file
+        .as_deref()
+        .map(read_stdin_file)
+        .transpose()?;
+    let session = open(builder(&args)?, args.backend).await?;
+    let options = RunOptions {
+        stdin,
+        ..Default::default()
+    };
+    let outcome = run_until_signal(&session, &code, options).await;
+    if let Err(error) = session.close().await {
+        tracing::warn!("closing the sandbox failed: {error}");
+    }
+    match outcome? {
+        Outcome::Finished(result) => report(&result, args.json),
+        Outcome::Interrupted(signal) => Ok(exit_status(128 + signal)),
+    }
+}
+
+/// The code, from FILE, `--code` or stdin.
+fn read_code(args: &RunArgs) -> Result<String> {
+    match (args.file.as_deref(), args.code.as_deref()) {
+        (Some(path), None) if path == Path::new("-") => read_stdin(),
+        (None, Some("-")) => read_stdin(),
+        (Some(path), None) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the code from {}", path.display())),
+        (None, Some(code)) => Ok(code.to_string()),
+        _ => bail!("no code given: pass a FILE, `-` to read the code from stdin, or --code CODE"),
+    }
+}
+
+fn read_stdin_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read --stdin-file {}", path.display()))
+}
+
+fn read_stdin() -> Result<String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("cannot read the code from stdin")?;
+    String::from_utf8(bytes).context("the code on stdin is not UTF-8 text")
+}
+
+/// The language asked for, else the one of FILE's extension, else python.
+fn language(args: &RunArgs) -> Result<String> {
+    let registry = LanguageRegistry::new();
+    let handler = match &args.lang {
+        Some(lang) => registry.get(lang).map_err(|_| {
+            anyhow!(
+                "language `{lang}` is not supported; use {} or an alias (see `llm-sandbox languages`)",
+                registry.names().join(", ")
+            )
+        })?,
+        None => args
+            .file
+            .as_deref()
+            .and_then(Path::extension)
+            .and_then(|extension| registry.by_extension(&extension.to_string_lossy()))
+            .map_or_else(|| registry.get("python"), Ok)?,
+    };
+    Ok(handler.name().to_string())
+}
+
+fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
+    let defaults = ResourceLimits::default();
+    let limits = ResourceLimits {
+        memory: args.memory.or(defaults.memory),
+        cpus: args.cpus.or(defaults.cpus),
+        pids: args.pids.or(defaults.pids),
+        disk: args.disk.or(defaults.disk),
+        output: args.output_limit.unwrap_or(defaults.output),
+    };
+    let mut builder = SandboxSession::builder()
+        .lang(language(args)?)
+        .execution_timeout(args.timeout)
+        .limits(limits)
+        .network(args.network.clone());
+    if let Some(image) = &args.image {
+        builder = builder.image(image.clone());
+    }
+    Ok(args
+        .env
+        .iter()
+        .fold(builder, |builder, (key, value)| builder.env(key, value)))
+}
+
+async fn open(builder: SandboxSessionBuilder, choice: BackendChoice) -> Result<SandboxSession> {
+    match choice {
+        BackendChoice::Kind(kind) => Ok(builder.backend(kind).open().await?),
+        BackendChoice::Auto => open_first_available(builder).await,
+    }
+}
+
+/// Opens the first backend that is available, in [`BackendKind::ALL`] order.
+async fn open_first_available(builder: SandboxSessionBuilder) -> Result<SandboxSession> {
+    let mut reasons = Vec::new();
+    for kind in BackendKind::ALL {
+        match builder.clone().backend(kind).open().await {
+            Err(Error::BackendUnavailable { backend, reason }) => {
+                tracing::debug!("{backend} is unavailable: {reason}");
+                reasons.push(format!("{backend}: {reason}"));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+    bail!("no backend is available ({})", reasons.join("; "))
+}
+
+/// Runs the code; on SIGINT or SIGTERM abandons the run so that the caller can close the sandbox.
+async fn run_until_signal(
+    session: &SandboxSession,
+    code: &str,
+    options: RunOptions,
+) -> Result<Outcome> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        biased;
+        _ = interrupt.recv() => Ok(Outcome::Interrupted(SignalKind::interrupt().as_raw_value())),
+        _ = terminate.recv() => Ok(Outcome::Interrupted(SignalKind::terminate().as_raw_value())),
+        result = session.run_with(code, options) => Ok(Outcome::Finished(result?)),
+    }
+}
+
+/// Prints the result (raw or as JSON) and returns the exit status it stands for.
+fn report(result: &ExecutionResult, json: bool) -> Result<ExitCode> {
+    if json {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, &JsonResult::from(result))?;
+        writeln!(stdout)?;
+        stdout.flush()?;
+    } else {
+        write_all(&mut std::io::stdout().lock(), &result.stdout_bytes).context("writing stdout")?;
+        write_all(&mut std::io::stderr().lock(), &result.stderr_bytes).context("writing stderr")?;
+    }
+    Ok(if result.timed_out {
+        ExitCode::from(EXIT_TIMED_OUT)
+    } else {
+        exit_status(result.exit_code)
+    })
+}
+
+/// The exit status for `code`: its low byte, as a shell sees it.
+fn exit_status(code: i32) -> ExitCode {
+    ExitCode::from(code as u8)
+}
+
+fn write_all(stream: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes)?;
+    stream.flush()
+}
+
+/// The documented `--json` shape.
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    exit_code: i32,
+    stdout: &'a str,
+    stderr: &'a str,
+    timed_out: bool,
+    out_of_memory: bool,
+    duration_ms: u128,
+    plots: Vec<JsonPlot<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPlot<'a> {
+    format: &'a str,
+    content_base64: &'a str,
+    width: u32,
+    height: u32,
+}
+
+impl<'a> From<&'a ExecutionResult> for JsonResult<'a> {
+    fn from(result: &'a ExecutionResult) -> Self {
+        JsonResult {
+            exit_code: result.exit_code,
+            stdout: &result.stdout,
+            stderr: &result.stderr,
+            timed_out: result.timed_out,
+            out_of_memory: result.out_of_memory,
+            duration_ms: result.duration.as_millis(),
+            plots: result
+                .plots
+                .iter()
+                .map(|plot| JsonPlot {
+                    format: &plot.format,
+                    content_base64: &plot.content_base64,
+                    width: plot.width,
+                    height: plot.height,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The library's message without its "invalid argument: " prefix (clap adds its own).
+fn reason(error: Error) -> String {
+    match error {
+        Error::InvalidArgument(message) => message,
+        other => other.to_string(),
+    }
+}
+
+fn parse_backend(text: &str) -> Result<BackendChoice, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(BackendChoice::Auto);
+    }
+    text.parse().map(BackendChoice::Kind).map_err(|_: Error| {
+        format!("unknown backend `{text}`; use native, docker, podman, kubernetes or auto")
+    })
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
+}
+
+fn parse_size_arg(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(reason)
+}
+
+fn parse_network(text: &str) -> Result<NetworkMode, String> {
+    text.parse().map_err(reason)
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}

@@ -1,0 +1,270 @@
+//! End-to-end tests of the `llm-sandbox` binary on the native backend.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_llm-sandbox");
+
+/// Runs the binary with `args` and an empty stdin.
+fn llm_sandbox(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the llm-sandbox binary runs")
+}
+
+/// Runs the binary with `args`, giving it `stdin`.
+fn llm_sandbox_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the llm-sandbox binary starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts a successful run that printed exactly `expected` on stdout and nothing on stderr.
+fn assert_prints(output: &Output, expected: &str) {
+    assert_eq!(stderr(output), "", "unexpected stderr");
+    assert_eq!(stdout(output), expected);
+    assert_eq!(output.status.code(), Some(0));
+}
+
+/// Asserts exit 125 with one line on stderr, prefixed `llm-sandbox: ` and containing `fragment`.
+fn assert_sandbox_failure(output: &Output, fragment: &str) {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(125), "stderr: {stderr}");
+    assert!(stderr.starts_with("llm-sandbox: "), "{stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains(fragment), "{stderr:?} lacks {fragment:?}");
+    assert!(output.stdout.is_empty(), "{:?}", stdout(output));
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn runs_code_given_with_c() {
+    assert_prints(&llm_sandbox(&["run", "-c", "print('hello')"]), "hello\n");
+}
+
+#[test]
+fn takes_the_language_from_the_file_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.js");
+    std::fs::write(&file, "console.log(`js ${typeof process.version}`)").unwrap();
+    let output = llm_sandbox(&["run", file.to_str().unwrap()]);
+    assert_prints(&output, "js string\n");
+}
+
+#[test]
+fn reads_the_code_from_stdin_with_a_dash() {
+    for args in [["run", "-"].as_slice(), ["run", "--code", "-"].as_slice()] {
+        let output = llm_sandbox_with_stdin(args, b"print(6 * 7)\n");
+        assert_prints(&output, "42\n");
+    }
+}
+
+#[test]
+fn passes_the_exit_code_through() {
+    let output = llm_sandbox(&["run", "-c", "import sys; sys.exit(3)"]);
+    assert_eq!(output.status.code(), Some(3));
+}
+
+#[test]
+fn passes_stderr_through_exactly() {
+    let output = llm_sandbox(&[
+        "run",
+        "-c",
+        "import sys; sys.stdout.write('out'); sys.stderr.write('oops')",
+    ]);
+    assert_eq!(stdout(&output), "out");
+    assert_eq!(stderr(&output), "oops");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn a_timeout_exits_124() {
+    let output = llm_sandbox(&["run", "-t", "1", "-c", "while True: pass"]);
+    assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
+
+    let output = llm_sandbox(&["run", "--json", "-t", "1", "-c", "while True: pass"]);
+    assert_eq!(output.status.code(), Some(124), "{}", stderr(&output));
+    assert_eq!(json(&output)["timed_out"], true);
+}
+
+#[test]
+fn json_output_has_exactly_the_documented_keys() {
+    let code = "import sys; print('hi'); sys.stderr.write('warn'); sys.exit(2)";
+    let output = llm_sandbox(&["run", "--json", "-c", code]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let value = json(&output);
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "duration_ms",
+            "exit_code",
+            "out_of_memory",
+            "plots",
+            "stderr",
+            "stdout",
+            "timed_out"
+        ]
+    );
+    assert_eq!(value["exit_code"], 2);
+    assert_eq!(value["stdout"], "hi\n");
+    assert_eq!(value["stderr"], "warn");
+    assert_eq!(value["timed_out"], false);
+    assert_eq!(value["out_of_memory"], false);
+    assert_eq!(value["plots"], serde_json::json!([]));
+    assert!(value["duration_ms"].is_u64());
+}
+
+#[test]
+fn an_unknown_language_fails_with_125() {
+    let output = llm_sandbox(&["run", "-l", "cobol", "-c", "DISPLAY 'HI'."]);
+    assert_sandbox_failure(&output, "cobol");
+}
+
+#[test]
+fn a_bad_memory_size_fails_with_125() {
+    let output = llm_sandbox(&["run", "--memory", "lots", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "--memory");
+}
+
+#[test]
+fn a_usage_error_fails_with_125() {
+    let output = llm_sandbox(&["run", "--no-such-flag", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "--no-such-flag");
+}
+
+#[test]
+fn an_env_value_without_equals_fails_with_125() {
+    let output = llm_sandbox(&["run", "-e", "NOVALUE", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "KEY=VALUE");
+}
+
+#[test]
+fn a_policy_fails_with_125_until_policies_exist() {
+    let output = llm_sandbox(&["run", "--policy", "strict", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "not available in this version");
+}
+
+#[test]
+fn an_unbuilt_backend_fails_with_125_and_the_library_reason() {
+    let output = llm_sandbox(&["run", "-b", "docker", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "docker backend is unavailable");
+}
+
+#[test]
+fn auto_picks_the_native_backend() {
+    let output = llm_sandbox(&["run", "-b", "auto", "-c", "print('auto')"]);
+    assert_prints(&output, "auto\n");
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for flag in ["--help", "--version"] {
+        let output = llm_sandbox(&[flag]);
+        assert_eq!(output.status.code(), Some(0));
+        assert!(
+            stdout(&output).contains("llm-sandbox"),
+            "{}",
+            stdout(&output)
+        );
+    }
+    assert!(stdout(&llm_sandbox(&["run", "--help"])).contains("--stdin-file /dev/stdin"));
+}
+
+#[test]
+fn env_variables_reach_the_program() {
+    let code = "import os; print(os.environ['GREETING'], os.environ['EQ'])";
+    let output = llm_sandbox(&["run", "-e", "GREETING=hi", "--env", "EQ=a=b", "-c", code]);
+    assert_prints(&output, "hi a=b\n");
+}
+
+#[test]
+fn stdin_file_reaches_the_program_and_own_stdin_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, "from the file").unwrap();
+    let code = "import sys; print(repr(sys.stdin.read()))";
+
+    let output = llm_sandbox_with_stdin(
+        &["run", "--stdin-file", input.to_str().unwrap(), "-c", code],
+        b"not forwarded",
+    );
+    assert_prints(&output, "'from the file'\n");
+
+    let output = llm_sandbox_with_stdin(&["run", "-c", code], b"not forwarded");
+    assert_prints(&output, "''\n");
+}
+
+#[test]
+fn invalid_utf8_output_is_replaced_not_fatal() {
+    let code = "import sys; sys.stdout.buffer.write(b'ok \\xff\\n')";
+    let output = llm_sandbox(&["run", "-c", code]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        output.stdout, b"ok \xff\n",
+        "raw bytes pass through unchanged"
+    );
+
+    let output = llm_sandbox(&["run", "--json", "-c", code]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["stdout"], "ok \u{fffd}\n");
+}
+
+#[test]
+fn languages_lists_all_six() {
+    let names = ["cpp", "go", "java", "javascript", "python", "ruby"];
+    let output = llm_sandbox(&["languages"]);
+    assert_eq!(output.status.code(), Some(0));
+    let table = stdout(&output);
+    for name in names {
+        assert!(
+            table
+                .lines()
+                .any(|line| line.starts_with(&format!("{name} "))),
+            "{name} missing from:\n{table}"
+        );
+    }
+
+    let listed = json(&llm_sandbox(&["languages", "--json"]));
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|language| language["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names);
+}
+
+#[test]
+fn doctor_finds_the_native_backend() {
+    let output = llm_sandbox(&["doctor"]);
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
+    assert!(report.contains("native: available"), "{report}");
+    assert!(report.contains("docker: not available"), "{report}");
+}
