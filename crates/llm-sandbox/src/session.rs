@@ -185,6 +185,12 @@ impl SandboxSessionBuilder {
         self.spec.read_only_paths.push(path.into());
         self
     }
+    /// Lets package installs reach the network while the session's code stays offline
+    /// (default false: installs fail without network unless the network mode allows it).
+    pub fn allow_install_network(mut self, allow: bool) -> Self {
+        self.spec.install_network = allow;
+        self
+    }
     /// Bytes a copy out of the sandbox may carry (default 1 GiB).
     pub fn copy_limit(mut self, bytes: u64) -> Self {
         self.copy_limit = bytes;
@@ -446,6 +452,16 @@ impl SandboxSession {
         options: CommandOptions,
     ) -> Result<ExecutionResult> {
         let argv: Vec<String> = argv.iter().map(|a| a.as_ref().to_string()).collect();
+        self.command(argv, options, false).await
+    }
+
+    /// Runs a command; `install_network` gives it the host's network (installers only).
+    async fn command(
+        &self,
+        argv: Vec<String>,
+        options: CommandOptions,
+        install_network: bool,
+    ) -> Result<ExecutionResult> {
         if argv.is_empty() || argv[0].is_empty() {
             return Err(Error::invalid("the command is empty"));
         }
@@ -459,7 +475,9 @@ impl SandboxSession {
         let (backend, left) = self.open_backend(&mut state).await?;
         let timeout = options.timeout.unwrap_or(self.default_timeout);
         let env = self.environment(&options.env);
-        let request = self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
+        let mut request =
+            self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
+        request.install_network = install_network;
         let output = backend.exec(request, &mut |_, _| {}).await?;
         let timed_out_by_session = output.timed_out && left < timeout;
         let result = ExecutionResult::from_output(output, self.spec.limits.output);
@@ -472,8 +490,9 @@ impl SandboxSession {
 
     /// Installs packages with the language's package manager into the session's workdir.
     ///
-    /// Names are validated and passed as argv. The installer runs inside the sandbox with the
-    /// session's network: with the default (none), installing needs a network mode that allows it.
+    /// Names are validated and passed as argv. The installer runs inside the sandbox; it reaches
+    /// the network only when the session allows it (`allow_install_network`, or a network mode
+    /// that is not none), while the session's code stays offline.
     pub async fn install<S: AsRef<str>>(&self, libraries: &[S]) -> Result<()> {
         let libraries: Vec<String> = libraries.iter().map(|l| l.as_ref().to_string()).collect();
         if libraries.is_empty() {
@@ -489,7 +508,9 @@ impl SandboxSession {
             timeout: Some(self.install_timeout),
             ..Default::default()
         };
-        let result = self.execute_command_with(&argv, options).await?;
+        let result = self
+            .command(argv, options, self.spec.install_network)
+            .await?;
         if result.timed_out {
             return Err(Error::Timeout {
                 operation: format!("installing {}", libraries.join(" ")),
@@ -497,8 +518,8 @@ impl SandboxSession {
             });
         }
         if result.exit_code != 0 {
-            let hint = if self.spec.network == NetworkMode::None {
-                " (the sandbox has no network; open the session with network `host` to install packages)"
+            let hint = if self.spec.network == NetworkMode::None && !self.spec.install_network {
+                " (the sandbox has no network; allow installs to reach it with `allow_install_network(true)`)"
             } else {
                 ""
             };
@@ -642,6 +663,7 @@ impl SandboxSession {
             stdin,
             timeout,
             output_limit: self.spec.limits.output,
+            install_network: false,
         }
     }
 

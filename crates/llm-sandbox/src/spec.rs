@@ -76,6 +76,8 @@ pub struct SandboxSpec {
     pub search_path: Vec<String>,
     /// Extra host paths made visible read-only at the same place (native backend).
     pub read_only_paths: Vec<PathBuf>,
+    /// Lets package installs (and only them) reach the network while code stays offline.
+    pub install_network: bool,
     /// Keep a pulled or built image after close (container backends).
     pub keep_template: bool,
     /// Commit the container's state to a new image on close (container backends).
@@ -95,6 +97,7 @@ impl Default for SandboxSpec {
             runtime_config: None,
             search_path: DEFAULT_SEARCH_PATH.iter().map(|s| s.to_string()).collect(),
             read_only_paths: Vec::new(),
+            install_network: false,
             keep_template: false,
             commit_container: false,
         }

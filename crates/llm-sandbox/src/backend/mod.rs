@@ -83,6 +83,9 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr.
     pub output_limit: u64,
+    /// Run with the host's network although the sandbox has none: for package installers when
+    /// the spec allows `install_network`, never for user code.
+    pub install_network: bool,
 }
 
 /// Which output stream a chunk came from.
@@ -168,6 +171,7 @@ pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
         stdin: None,
         timeout: Duration::from_secs(10),
         output_limit: 4096,
+        install_network: false,
     };
     let output = backend.exec(request, &mut |_, _| {}).await;
     let isolation = backend.isolation();

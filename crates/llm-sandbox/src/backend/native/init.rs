@@ -127,7 +127,7 @@ fn setup(config: &InitConfig) -> Result<SignalFd, StepError> {
 }
 
 /// Drops every capability, from every set, for good.
-fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
+pub(super) fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
     for cap in caps::all() {
         caps::drop(None, caps::CapSet::Bounding, cap)?;
     }
@@ -483,7 +483,7 @@ impl From<nix::Error> for SpawnError {
 }
 
 /// Finds `program` on the PATH of `env` (not init's own environment).
-fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
+pub(super) fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
     if program.contains('/') {
         return Some(program.to_string());
     }

@@ -11,6 +11,7 @@
 
 mod cgroup;
 mod init;
+mod install_network;
 mod protocol;
 mod rootfs;
 mod seccomp;
@@ -50,6 +51,10 @@ pub struct NativeBackend {
     keeper: Option<Pid>,
     socket: Option<UnixStream>,
     cgroup: Option<Cgroup>,
+    /// The fallback rlimits, also applied to installers that join from outside.
+    rlimits: Vec<(Resource, u64)>,
+    /// Whether the sandbox has its own (empty) network namespace.
+    own_network: bool,
     isolation: Vec<(String, String)>,
 }
 
@@ -102,9 +107,10 @@ impl NativeBackend {
                 disk_bytes: spec.limits.disk,
                 read_only_paths: spec.read_only_paths.clone(),
                 host_network: !own_network,
+                resolver: own_network && spec.install_network,
             },
             own_network,
-            rlimits,
+            rlimits: rlimits.clone(),
         };
         let mut flags = CloneFlags::CLONE_NEWUSER
             | CloneFlags::CLONE_NEWNS
@@ -137,6 +143,8 @@ impl NativeBackend {
             keeper: Some(keeper),
             socket: None,
             cgroup,
+            rlimits,
+            own_network,
             isolation,
         };
         match tokio::time::timeout(OPEN_TIMEOUT, backend.handshake(host_end, keeper)).await {
@@ -259,6 +267,17 @@ impl Backend for NativeBackend {
         request: ExecRequest,
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
+        if request.install_network && self.own_network {
+            let keeper = self.keeper.ok_or(Error::NotOpen)?;
+            return install_network::exec(
+                keeper,
+                self.cgroup.as_ref(),
+                &self.rlimits,
+                request,
+                on_output,
+            )
+            .await;
+        }
         let started = Instant::now();
         let oom_before = self.cgroup.as_ref().map_or(0, Cgroup::oom_kills);
         let message = Request::Exec {

@@ -58,6 +58,8 @@ pub struct RootfsPlan {
     pub read_only_paths: Vec<PathBuf>,
     /// Whether the host's network is shared (then its resolv.conf and hosts are visible).
     pub host_network: bool,
+    /// Whether the host's resolv.conf is visible (for installers allowed on the network).
+    pub resolver: bool,
 }
 
 /// Builds the root filesystem and pivots into it. Each error names the step that failed.
@@ -155,6 +157,9 @@ fn populate_etc(root: &Path, plan: &RootfsPlan) -> Result<(), String> {
     if plan.host_network {
         names.extend(["resolv.conf", "hosts"].map(String::from));
     } else {
+        if plan.resolver {
+            names.push("resolv.conf".into());
+        }
         write_file(
             &etc.join("hosts"),
             "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost sandbox\n",
