@@ -806,16 +806,29 @@ impl std::fmt::LowerHex for Sha256Digest {
 async fn installs_reach_the_network_only_when_allowed_and_code_never_does() {
     for backend in backends() {
         let builder = lang("python").allow_install_network(true);
-        let Some(session) = open(backend, builder).await else { continue };
+        let Some(session) = open(backend, builder).await else {
+            continue;
+        };
         session.install(&["six==1.16.0"]).await.unwrap();
         let code = "import six, socket\nprint(six.__version__)\ntry:\n    socket.getaddrinfo('pypi.org', 443)\n    print('online')\nexcept OSError:\n    print('offline')";
         let result = session.run(code).await.unwrap();
         assert_eq!(result.stdout, "1.16.0\noffline\n", "{backend}: {result:?}");
-        let error = session.install(&["--index-url=http://evil"]).await.unwrap_err();
-        assert!(matches!(error, Error::InvalidArgument(_)), "{backend}: {error}");
+        let error = session
+            .install(&["--index-url=http://evil"])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidArgument(_)),
+            "{backend}: {error}"
+        );
 
-        let Some(offline) = open(backend, lang("python")).await else { continue };
+        let Some(offline) = open(backend, lang("python")).await else {
+            continue;
+        };
         let error = offline.install(&["six"]).await.unwrap_err();
-        assert!(error.to_string().contains("allow_install_network"), "{backend}: {error}");
+        assert!(
+            error.to_string().contains("allow_install_network"),
+            "{backend}: {error}"
+        );
     }
 }

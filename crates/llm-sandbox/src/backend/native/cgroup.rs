@@ -34,6 +34,8 @@ impl Cgroup {
     /// Creates a cgroup named `name` with `limits`; the error says why none could be made.
     pub fn create(name: &str, limits: &ResourceLimits) -> Result<Cgroup, String> {
         let hierarchy = Hierarchy::detect()?;
+        static STALE_REMOVED: std::sync::Once = std::sync::Once::new();
+        STALE_REMOVED.call_once(|| hierarchy.parents().iter().for_each(|p| remove_stale(p)));
         let cgroup = match hierarchy {
             Hierarchy::V2 { own } => {
                 let dir = own.join(name);
@@ -172,6 +174,31 @@ impl Drop for Cgroup {
     }
 }
 
+/// The prefix of every session cgroup's name, followed by the owning process's pid.
+pub const NAME_PREFIX: &str = "llm-sandbox-";
+
+/// Removes the empty session cgroups under `parent` whose owning process is gone (it crashed
+/// before it could remove them). Cgroups that still hold processes are left alone.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(NAME_PREFIX)?.split('-').next())
+        else {
+            continue;
+        };
+        if owner.parse::<u32>().is_ok() && !Path::new("/proc").join(owner).exists() {
+            if fs::remove_dir(entry.path()).is_ok() {
+                tracing::debug!("removed stale cgroup {}", entry.path().display());
+            }
+        }
+    }
+}
+
 fn mkdir(dir: &Path) -> Result<(), String> {
     fs::create_dir(dir).map_err(|e| format!("creating cgroup {}: {e}", dir.display()))
 }
@@ -183,6 +210,14 @@ enum Hierarchy {
 }
 
 impl Hierarchy {
+    /// The directories session cgroups are created in.
+    fn parents(&self) -> Vec<PathBuf> {
+        match self {
+            Hierarchy::V2 { own } => vec![own.clone()],
+            Hierarchy::V1 { own } => own.clone(),
+        }
+    }
+
     fn detect() -> Result<Hierarchy, String> {
         let membership = fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("reading /proc/self/cgroup: {e}"))?;

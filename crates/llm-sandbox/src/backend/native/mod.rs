@@ -67,7 +67,8 @@ impl NativeBackend {
             )));
         }
         let name = format!(
-            "llm-sandbox-{}-{}",
+            "{}{}-{}",
+            cgroup::NAME_PREFIX,
             std::process::id(),
             SESSION_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
