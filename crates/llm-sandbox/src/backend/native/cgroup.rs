@@ -191,10 +191,9 @@ fn remove_stale(parent: &Path) {
         else {
             continue;
         };
-        if owner.parse::<u32>().is_ok() && !Path::new("/proc").join(owner).exists() {
-            if fs::remove_dir(entry.path()).is_ok() {
-                tracing::debug!("removed stale cgroup {}", entry.path().display());
-            }
+        let owner_gone = owner.parse::<u32>().is_ok() && !Path::new("/proc").join(owner).exists();
+        if owner_gone && fs::remove_dir(entry.path()).is_ok() {
+            tracing::debug!("removed stale cgroup {}", entry.path().display());
         }
     }
 }
