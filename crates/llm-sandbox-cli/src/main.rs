@@ -18,7 +18,7 @@ const EXIT_SANDBOX_FAILED: u8 = 125;
 #[derive(Parser)]
 #[command(name = "llm-sandbox", version)]
 struct Cli {
-    /// Log debug details on stderr (RUST_LOG, when set, refines the filter).
+    /// Log warnings and debug details on stderr (RUST_LOG, when set, refines the filter).
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -85,12 +85,13 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     ExitCode::from(EXIT_SANDBOX_FAILED)
 }
 
-/// Logs warnings on stderr, or debug details with `--verbose`; RUST_LOG refines either.
+/// Logs only errors by default, so that stderr carries the program's own stderr; `--verbose`
+/// adds warnings (e.g. the rlimit fallback) and debug details. RUST_LOG refines either.
 fn init_tracing(verbose: bool) {
     let level = if verbose {
         LevelFilter::DEBUG
     } else {
-        LevelFilter::WARN
+        LevelFilter::ERROR
     };
     let filter = EnvFilter::builder()
         .with_default_directive(level.into())

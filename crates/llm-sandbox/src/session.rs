@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
-use crate::backend::{self, Backend, BackendKind, ExecRequest};
+use crate::backend::{self, Backend, BackendKind, ExecOutput, ExecRequest};
 use crate::error::{Error, Result};
 use crate::language::{
     find_program, validate_library_name, LanguageHandler, LanguageRegistry, RunContext,
@@ -58,6 +58,7 @@ pub struct SandboxSessionBuilder {
     env: Vec<(String, String)>,
     registry: LanguageRegistry,
     copy_limit: u64,
+    verbose: bool,
 }
 
 impl Default for SandboxSessionBuilder {
@@ -73,6 +74,7 @@ impl Default for SandboxSessionBuilder {
             env: Vec::new(),
             registry: LanguageRegistry::new(),
             copy_limit: 1 << 30,
+            verbose: false,
         }
     }
 }
@@ -196,6 +198,12 @@ impl SandboxSessionBuilder {
         self.copy_limit = bytes;
         self
     }
+    /// Logs each step of the session (open, every command with its exit code and duration,
+    /// close) at INFO instead of DEBUG, through `tracing`.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
     /// Uses `registry` to look languages up (to add custom languages).
     pub fn registry(mut self, registry: LanguageRegistry) -> Self {
         self.registry = registry;
@@ -232,6 +240,7 @@ impl SandboxSessionBuilder {
             install_timeout: self.install_timeout,
             env: self.env,
             copy_limit: self.copy_limit,
+            verbose: self.verbose,
             state: Arc::new(Mutex::new(State::NotOpen)),
         })
     }
@@ -266,6 +275,7 @@ pub struct SandboxSession {
     install_timeout: Duration,
     env: Vec<(String, String)>,
     copy_limit: u64,
+    verbose: bool,
     state: Arc<Mutex<State>>,
 }
 
@@ -310,7 +320,11 @@ impl SandboxSession {
             self.check_toolchain()?;
         }
         let backend = backend::open(self.backend_kind, &self.spec).await?;
-        tracing::debug!(backend = %self.backend_kind, language = self.handler.name(), "session opened");
+        self.log(format_args!(
+            "opened a {} session for {}",
+            self.backend_kind,
+            self.handler.name()
+        ));
         *state = State::Open {
             backend,
             opened: Instant::now(),
@@ -343,6 +357,7 @@ impl SandboxSession {
         let mut state = self.state.lock().await;
         if let State::Open { backend, .. } = &mut *state {
             backend.close().await?;
+            self.log(format_args!("closed the {} session", self.backend_kind));
         }
         *state = State::Closed;
         Ok(())
@@ -391,12 +406,8 @@ impl SandboxSession {
 
         let mut result = None;
         if let Some(compile) = self.handler.compile_command(&ctx) {
-            let output = backend
-                .exec(
-                    self.request(compile, env.clone(), None, budget, None),
-                    &mut |_, _| {},
-                )
-                .await?;
+            let compile = self.request(compile, env.clone(), None, budget, None);
+            let output = self.exec(backend, compile).await?;
             if output.exit_code != 0 || output.timed_out {
                 result = Some(output);
             }
@@ -412,7 +423,7 @@ impl SandboxSession {
                     left,
                     options.stdin,
                 );
-                backend.exec(request, &mut |_, _| {}).await?
+                self.exec(backend, request).await?
             }
         };
         let cleanup = self.request(
@@ -422,7 +433,7 @@ impl SandboxSession {
             self.default_timeout,
             None,
         );
-        backend.exec(cleanup, &mut |_, _| {}).await?;
+        self.exec(backend, cleanup).await?;
 
         let timed_out_by_session = output.timed_out && budget < timeout;
         let mut result = ExecutionResult::from_output(output, self.spec.limits.output);
@@ -478,7 +489,7 @@ impl SandboxSession {
         let mut request =
             self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
         request.install_network = install_network;
-        let output = backend.exec(request, &mut |_, _| {}).await?;
+        let output = self.exec(backend, request).await?;
         let timed_out_by_session = output.timed_out && left < timeout;
         let result = ExecutionResult::from_output(output, self.spec.limits.output);
         drop(state);
@@ -572,6 +583,32 @@ impl SandboxSession {
     /// is reported safe; the isolation is the security boundary either way.
     pub fn is_safe(&self, _code: &str) -> (bool, Vec<String>) {
         (true, Vec::new())
+    }
+
+    /// Runs one request on the backend, logging it.
+    async fn exec(
+        &self,
+        backend: &mut Box<dyn Backend>,
+        request: ExecRequest,
+    ) -> Result<ExecOutput> {
+        let argv = request.argv.join(" ");
+        let output = backend.exec(request, &mut |_, _| {}).await?;
+        self.log(format_args!(
+            "`{argv}` exited {} in {:?}{}",
+            output.exit_code,
+            output.duration,
+            if output.timed_out { " (timed out)" } else { "" }
+        ));
+        Ok(output)
+    }
+
+    /// Logs a session step at INFO when verbose, else at DEBUG.
+    fn log(&self, message: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            tracing::info!("{message}");
+        } else {
+            tracing::debug!("{message}");
+        }
     }
 
     fn check_toolchain(&self) -> Result<()> {

@@ -617,6 +617,18 @@ async fn commands_run_without_a_shell_unless_asked() {
             ("/sandbox\n", 4),
             "{backend}"
         );
+        let unbounded = llm_sandbox::CommandOptions {
+            timeout: Some(Duration::MAX),
+            ..Default::default()
+        };
+        let result = session
+            .execute_command_with(&["true"], unbounded)
+            .await
+            .unwrap();
+        assert!(
+            result.success(),
+            "{backend}: an unbounded timeout works: {result:?}"
+        );
         let result = session.execute_command(&["no-such-program"]).await.unwrap();
         assert_eq!(result.exit_code, 127, "{backend}: {result:?}");
         assert!(

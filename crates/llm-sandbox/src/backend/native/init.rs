@@ -275,7 +275,7 @@ impl Init {
                 stderr: Some(stderr),
                 kept: [0, 0],
                 limit,
-                deadline: Instant::now() + timeout,
+                deadline: far_or(timeout),
                 killed: false,
                 timed_out: false,
             },
@@ -455,6 +455,13 @@ impl Init {
         unsafe { libc::kill(-1, libc::SIGKILL) };
         self.reap_all();
     }
+}
+
+/// The instant `timeout` from now, or a century away when that is beyond what `Instant` holds.
+fn far_or(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 fn kill_all_but_init(run: &mut Run) {

@@ -66,6 +66,16 @@ impl NativeBackend {
                 "network mode `{mode}` is not supported by the native backend; use none or host"
             )));
         }
+        if spec.runtime_config.is_some() {
+            return Err(Error::invalid(
+                "runtime_config is for container backends; the native backend takes none (use the builder's limits, network and paths)",
+            ));
+        }
+        if let Some(image) = &spec.image {
+            tracing::warn!(
+                "the native backend runs the host's toolchains; image `{image}` is not used"
+            );
+        }
         let name = format!(
             "{}{}-{}",
             cgroup::NAME_PREFIX,
@@ -289,7 +299,7 @@ impl Backend for NativeBackend {
             timeout_ms: request.timeout.as_millis().min(u64::MAX as u128) as u64,
             output_limit: request.output_limit,
         };
-        let limit = request.timeout + INIT_GRACE;
+        let limit = request.timeout.saturating_add(INIT_GRACE);
         let exchange = async {
             let socket = self.socket()?;
             nonblocking::write_frame(socket, FrameKind::Control, &encode(&message))
