@@ -490,7 +490,7 @@ impl From<nix::Error> for SpawnError {
 }
 
 /// Finds `program` on the PATH of `env` (not init's own environment).
-pub(super) fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
+fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
     if program.contains('/') {
         return Some(program.to_string());
     }
@@ -507,33 +507,66 @@ pub(super) fn resolve(program: &str, env: &[(String, String)]) -> Option<String>
         })
 }
 
+/// Why a command cannot be prepared.
+pub(super) enum PrepareError {
+    /// The program is not on the PATH.
+    NotFound(String),
+    /// Empty argv or a NUL byte.
+    Invalid(String),
+}
+
+/// A command ready for `execve`: its resolved path, argv and environment as C strings.
+pub(super) struct Prepared {
+    path: std::ffi::CString,
+    args: Vec<std::ffi::CString>,
+    vars: Vec<std::ffi::CString>,
+}
+
+impl Prepared {
+    /// Resolves `argv[0]` on the PATH of `env` and converts everything for `execve`.
+    pub(super) fn new(argv: &[String], env: &[(String, String)]) -> Result<Prepared, PrepareError> {
+        let cstring = |s: &str| {
+            std::ffi::CString::new(s)
+                .map_err(|_| PrepareError::Invalid("NUL byte in the command".into()))
+        };
+        let program = argv
+            .first()
+            .ok_or_else(|| PrepareError::Invalid("empty command".into()))?;
+        let path = resolve(program, env).ok_or_else(|| PrepareError::NotFound(program.clone()))?;
+        Ok(Prepared {
+            path: cstring(&path)?,
+            args: argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
+            vars: env
+                .iter()
+                .map(|(k, v)| cstring(&format!("{k}={v}")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Replaces this process with the command; returns only on failure.
+    pub(super) fn exec(&self) -> nix::Error {
+        match nix::unistd::execve(&self.path, &self.args, &self.vars) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+}
+
 /// Forks and execs the command with fresh pipes; returns the child and the parent's pipe ends.
 fn spawn(
     argv: &[String],
     env: &[(String, String)],
     cwd: &str,
 ) -> Result<(Pid, OwnedFd, OwnedFd, OwnedFd), SpawnError> {
-    use std::ffi::CString;
-    let program = argv
-        .first()
-        .ok_or_else(|| SpawnError::Io(io::Error::other("empty command")))?;
-    let path = resolve(program, env).ok_or_else(|| {
-        SpawnError::NotFound(format!("llm-sandbox: {program}: command not found\n"))
+    let command = Prepared::new(argv, env).map_err(|e| match e {
+        PrepareError::NotFound(program) => {
+            SpawnError::NotFound(format!("llm-sandbox: {program}: command not found\n"))
+        }
+        PrepareError::Invalid(message) => SpawnError::Io(io::Error::other(message)),
     })?;
-    let cstring = |s: &str| {
-        CString::new(s).map_err(|_| SpawnError::Io(io::Error::other("NUL byte in command")))
-    };
-    let path = cstring(&path)?;
-    let args = argv
-        .iter()
-        .map(|a| cstring(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let vars = env
-        .iter()
-        .map(|(k, v)| cstring(&format!("{k}={v}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let cwd_c = cstring(cwd)?;
-    let failure = format!("llm-sandbox: cannot run {program} in {cwd}\n");
+    let cwd_c = std::ffi::CString::new(cwd)
+        .map_err(|_| SpawnError::Io(io::Error::other("NUL byte in cwd")))?;
+    let failure = format!("llm-sandbox: cannot run {} in {cwd}\n", argv[0]);
 
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
     let (stdin_r, stdin_w) = pipe()?;
@@ -550,7 +583,7 @@ fn spawn(
             libc::dup2(stdout_w.as_raw_fd(), 1);
             libc::dup2(stderr_w.as_raw_fd(), 2);
             if libc::chdir(cwd_c.as_ptr()) == 0 {
-                let _ = nix::unistd::execve(&path, &args, &vars);
+                let _ = command.exec();
             }
             libc::write(2, failure.as_ptr().cast(), failure.len());
             libc::_exit(126)

@@ -21,7 +21,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
 use super::cgroup::Cgroup;
-use super::init::{drop_capabilities, resolve};
+use super::exit_code_of;
+use super::init::{drop_capabilities, PrepareError, Prepared};
 use super::rootfs::SANDBOX_ID;
 use super::seccomp::Filters;
 use crate::backend::{ExecOutput, ExecRequest, OutputCallback, OutputStream};
@@ -209,14 +210,7 @@ fn join_and_run(
     // SAFETY: the joiner is single-threaded.
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => fail("exec", exec_installer(request, rlimits, filters)),
-        Ok(ForkResult::Parent { child }) => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, code)) => return code,
-                Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
-                Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
-                Err(_) => return 126,
-            }
-        },
+        Ok(ForkResult::Parent { child }) => exit_code_of(child),
         Err(e) => fail("fork", e),
     }
 }
@@ -247,22 +241,11 @@ fn exec_installer(
         drop_capabilities().map_err(|e| format!("capabilities: {e}"))?;
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
         filters.install()?;
-        let program = request.argv.first().ok_or("empty command")?;
-        let path = resolve(program, &request.env)
-            .ok_or_else(|| format!("{program}: command not found"))?;
-        let cstring =
-            |s: &str| std::ffi::CString::new(s).map_err(|_| "NUL byte in command".to_string());
-        let args = request
-            .argv
-            .iter()
-            .map(|a| cstring(a))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let vars = request
-            .env
-            .iter()
-            .map(|(k, v)| cstring(&format!("{k}={v}")))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        nix::unistd::execve(&cstring(&path)?, &args, &vars).map_err(|e| format!("exec {path}: {e}"))
+        let command = Prepared::new(&request.argv, &request.env).map_err(|e| match e {
+            PrepareError::NotFound(program) => format!("{program}: command not found"),
+            PrepareError::Invalid(message) => message,
+        })?;
+        Err(format!("exec {}: {}", request.argv[0], command.exec()))
     };
     match steps() {
         Ok(never) => match never {},

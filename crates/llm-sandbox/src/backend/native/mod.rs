@@ -467,16 +467,22 @@ fn keep(mut socket: StdUnixStream, flags: CloneFlags, config: &InitConfig) -> i3
         Ok(ForkResult::Child) => init::run(socket, config),
         Ok(ForkResult::Parent { child }) => {
             drop(socket);
-            loop {
-                match waitpid(child, None) {
-                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
-                    Ok(nix::sys::wait::WaitStatus::Signaled(..)) => return 1,
-                    Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
-                    Err(_) => return 1,
-                }
-            }
+            exit_code_of(child)
         }
         Err(e) => fail(&mut socket, "forking init", e.to_string()),
+    }
+}
+
+/// Waits for our child `child` and returns its exit code, `128 + signal` when a signal ended it
+/// (as shells report it), or 126 when it cannot be waited for.
+fn exit_code_of(child: Pid) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
+            Err(_) => return 126,
+        }
     }
 }
 
