@@ -172,8 +172,8 @@ fn a_policy_fails_with_125_until_policies_exist() {
 
 #[test]
 fn an_unbuilt_backend_fails_with_125_and_the_library_reason() {
-    let output = llm_sandbox(&["run", "-b", "docker", "-c", "print(1)"]);
-    assert_sandbox_failure(&output, "docker backend is unavailable");
+    let output = llm_sandbox(&["run", "-b", "kubernetes", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "kubernetes backend is unavailable");
 }
 
 #[test]

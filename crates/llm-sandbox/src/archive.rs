@@ -10,21 +10,119 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::spec::SANDBOX_UID;
 
-/// Packs host `source` (file or directory; symlinks stored as links, never followed) into a tar
-/// whose top entry is `name`.
-pub fn pack_as(source: &Path, name: &str) -> Result<Vec<u8>> {
-    let context = || format!("packing {}", source.display());
-    let meta = fs::symlink_metadata(source).map_err(|e| Error::io(context(), e))?;
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let result = if meta.is_dir() {
-        builder.append_dir_all(name, source)
-    } else {
-        builder.append_path_with_name(source, name)
-    };
-    result.map_err(|e| Error::io(context(), e))?;
-    builder.into_inner().map_err(|e| Error::io(context(), e))
+/// Builds archives bound for a sandbox: every entry is owned by the sandbox user, so that the
+/// code may change and delete what was copied in, whatever the backend.
+pub(crate) struct Packer {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl Packer {
+    pub(crate) fn new() -> Self {
+        Packer {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+
+    fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_mtime(mtime);
+        header.set_uid(SANDBOX_UID.into());
+        header.set_gid(SANDBOX_UID.into());
+        header
+    }
+
+    fn fail(name: &str) -> impl Fn(io::Error) -> Error + '_ {
+        move |e| Error::io(format!("packing {name}"), e)
+    }
+
+    /// Adds a directory entry.
+    pub(crate) fn dir(&mut self, name: &str) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Directory, 0o755, 0, now());
+        self.builder
+            .append_data(&mut header, name, io::empty())
+            .map_err(Self::fail(name))
+    }
+
+    /// Adds directory entries for every ancestor of `name` (`a` and `a/b` for `a/b/c`).
+    pub(crate) fn parents_of(&mut self, name: &str) -> Result<()> {
+        let parts: Vec<&str> = name.split('/').collect();
+        for end in 1..parts.len() {
+            self.dir(&parts[..end].join("/"))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a regular file with `data`.
+    pub(crate) fn file(&mut self, name: &str, data: &[u8], mode: u32) -> Result<()> {
+        let mut header = Self::header(tar::EntryType::Regular, mode, data.len() as u64, now());
+        self.builder
+            .append_data(&mut header, name, data)
+            .map_err(Self::fail(name))
+    }
+
+    /// Adds host `source` (file or directory, recursively) as `name`. Symlinks are stored as
+    /// links, never followed; sockets, fifos and devices are refused.
+    pub(crate) fn tree(&mut self, source: &Path, name: &str) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(source)
+            .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+        let mode = meta.mode() & 0o777;
+        let mtime = meta.mtime().max(0) as u64;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let target = fs::read_link(source)
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+            let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0, mtime);
+            self.builder
+                .append_link(&mut header, name, target)
+                .map_err(Self::fail(name))
+        } else if kind.is_dir() {
+            let mut header = Self::header(tar::EntryType::Directory, mode, 0, mtime);
+            self.builder
+                .append_data(&mut header, name, io::empty())
+                .map_err(Self::fail(name))?;
+            let mut children: Vec<_> = fs::read_dir(source)
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?
+                .collect::<io::Result<_>>()
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+            children.sort_by_key(|entry| entry.file_name());
+            for child in children {
+                let child_name = format!("{name}/{}", child.file_name().to_string_lossy());
+                self.tree(&child.path(), &child_name)?;
+            }
+            Ok(())
+        } else if kind.is_file() {
+            let file = fs::File::open(source)
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+            let mut header = Self::header(tar::EntryType::Regular, mode, meta.len(), mtime);
+            self.builder
+                .append_data(&mut header, name, file)
+                .map_err(Self::fail(name))
+        } else {
+            Err(Error::invalid(format!(
+                "{} is not a regular file, directory or link",
+                source.display()
+            )))
+        }
+    }
+
+    /// The finished archive.
+    pub(crate) fn finish(self) -> Result<Vec<u8>> {
+        self.builder
+            .into_inner()
+            .map_err(|e| Error::io("finishing the archive", e))
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Packs `path` (inside the sandbox) under its base name, failing beyond `max_bytes`.

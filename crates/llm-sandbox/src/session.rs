@@ -319,7 +319,11 @@ impl SandboxSession {
             // The native sandbox uses the host's toolchains; container backends bring their own.
             self.check_toolchain()?;
         }
-        let backend = backend::open(self.backend_kind, &self.spec).await?;
+        let mut spec = self.spec.clone();
+        if spec.image.is_none() {
+            spec.image = self.handler.default_image(self.backend_kind);
+        }
+        let backend = backend::open(self.backend_kind, &spec).await?;
         self.log(format_args!(
             "opened a {} session for {}",
             self.backend_kind,
@@ -389,18 +393,30 @@ impl SandboxSession {
         let timeout = options.timeout.unwrap_or(self.execution_timeout);
         let budget = timeout.min(left);
 
-        let run_dir = format!(
-            "/tmp/.llm-sandbox/run-{}",
+        // Code lives in the workdir (every backend can write there), in a directory of its own
+        // that is removed after the run.
+        let run_name = format!(
+            ".llm-sandbox/run-{}",
             RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
+        let run_dir = format!("{}/{run_name}", self.spec.workdir);
         let ctx = RunContext {
             source_path: format!("{run_dir}/{}", self.handler.file_name()),
             build_dir: format!("{run_dir}/build"),
             workdir: self.spec.workdir.clone(),
             memory_limit: self.spec.limits.memory,
         };
+        let mut packer = archive::Packer::new();
+        packer.parents_of(&run_name)?;
+        packer.dir(&run_name)?;
+        packer.dir(&format!("{run_name}/build"))?;
+        packer.file(
+            &format!("{run_name}/{}", self.handler.file_name()),
+            code.as_bytes(),
+            0o644,
+        )?;
         backend
-            .put_archive(&run_dir, source_archive(&self.handler.file_name(), code)?)
+            .put_archive(&self.spec.workdir, packer.finish()?)
             .await?;
         let env = self.environment(&options.env);
 
@@ -554,14 +570,24 @@ impl SandboxSession {
     }
 
     /// Copies host file or directory `src` into the sandbox as `dest` (relative to the workdir
-    /// unless absolute). Host symlinks inside `src` are copied as links, never followed.
+    /// unless absolute). Host symlinks inside `src` are copied as links, never followed; what
+    /// is copied belongs to the sandbox user. Container backends write only under the workdir
+    /// (or into an existing directory of a writable volume).
     pub async fn copy_to_runtime(&self, src: impl AsRef<Path>, dest: &str) -> Result<()> {
         let dest = self.sandbox_path(dest)?;
-        let (parent, name) = split_parent(&dest)?;
-        let tar = archive::pack_as(src.as_ref(), name)?;
+        // Under the workdir, missing parents are created (as the sandbox user) by the archive.
+        let workdir_prefix = format!("{}/", self.spec.workdir);
+        let (base, name) = match dest.strip_prefix(&workdir_prefix) {
+            Some(relative) => (self.spec.workdir.as_str(), relative),
+            None => split_parent(&dest)?,
+        };
+        let mut packer = archive::Packer::new();
+        packer.parents_of(name)?;
+        packer.tree(src.as_ref(), name)?;
+        let tar = packer.finish()?;
         let mut state = self.state.lock().await;
         let (backend, _) = self.open_backend(&mut state).await?;
-        backend.put_archive(parent, tar).await
+        backend.put_archive(base, tar).await
     }
 
     /// Copies sandbox file or directory `src` (relative to the workdir unless absolute) to host
@@ -725,26 +751,6 @@ fn split_parent(path: &str) -> Result<(&str, &str)> {
             "`{path}` names no file or directory"
         ))),
     }
-}
-
-fn source_archive(file_name: &str, code: &str) -> Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_mode(0o755);
-    header.set_size(0);
-    builder
-        .append_data(&mut header, "build", std::io::empty())
-        .map_err(|e| Error::io("packing the code", e))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_mode(0o644);
-    header.set_size(code.len() as u64);
-    builder
-        .append_data(&mut header, file_name, code.as_bytes())
-        .map_err(|e| Error::io("packing the code", e))?;
-    builder
-        .into_inner()
-        .map_err(|e| Error::io("packing the code", e))
 }
 
 fn validate_env_key(key: &str) -> Result<()> {

@@ -59,6 +59,29 @@ impl FromStr for NetworkMode {
     }
 }
 
+/// How to reach a container engine (Docker, or Podman through its Docker-compatible API).
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// `unix:///path`, `/path`, `tcp://host:port` or `https://host:port`. Default: `DOCKER_HOST`
+    /// (docker) or `CONTAINER_HOST` (podman), else the engine's usual socket.
+    pub url: Option<String>,
+    /// Client certificates for a TLS connection.
+    pub tls: Option<TlsFiles>,
+    /// An already-built client; takes precedence over `url`.
+    pub client: Option<bollard::Docker>,
+}
+
+/// The files of a TLS client connection to an engine.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA certificate that signed the engine's certificate.
+    pub ca: PathBuf,
+    /// The client certificate.
+    pub cert: PathBuf,
+    /// The client key.
+    pub key: PathBuf,
+}
+
 /// Everything a backend needs to create a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxSpec {
@@ -78,11 +101,16 @@ pub struct SandboxSpec {
     pub read_only_paths: Vec<PathBuf>,
     /// Lets package installs (and only them) reach the network while code stays offline.
     pub install_network: bool,
+    /// How to reach the engine (container backends).
+    pub engine: EngineConfig,
     /// Keep a pulled or built image after close (container backends).
     pub keep_template: bool,
     /// Commit the container's state to a new image on close (container backends).
     pub commit_container: bool,
 }
+
+/// The uid and gid sandboxed code runs as, in every backend.
+pub const SANDBOX_UID: u32 = 1000;
 
 /// The PATH inside a sandbox unless configured: no shims, no user directories.
 pub const DEFAULT_SEARCH_PATH: [&str; 3] = ["/usr/local/bin", "/usr/bin", "/bin"];
@@ -98,6 +126,7 @@ impl Default for SandboxSpec {
             search_path: DEFAULT_SEARCH_PATH.iter().map(|s| s.to_string()).collect(),
             read_only_paths: Vec::new(),
             install_network: false,
+            engine: EngineConfig::default(),
             keep_template: false,
             commit_container: false,
         }

@@ -175,7 +175,7 @@ async fn check_language(programs: &Programs) {
         }
         // Code files do not pile up between runs.
         let leftovers = session
-            .execute_command(&["ls", "-A", "/tmp/.llm-sandbox"])
+            .execute_command(&["find", ".llm-sandbox", "-maxdepth", "1", "-name", "run-*"])
             .await
             .unwrap();
         assert_eq!(leftovers.stdout, "", "{context}: {leftovers:?}");
@@ -540,8 +540,8 @@ async fn copy_round_trip_with_binary_files_and_directories() {
             .copy_to_runtime(input.join("data.bin"), "data.bin")
             .await
             .unwrap();
-        session.copy_to_runtime(&input, "/tmp/tree").await.unwrap();
-        let check = "import hashlib\nprint(hashlib.sha256(open('data.bin','rb').read()).hexdigest())\nprint(open('/tmp/tree/nested/note.txt').read())\nimport os\nos.makedirs('out/sub')\nopen('out/sub/result.bin','wb').write(bytes(range(256)) * 10)";
+        session.copy_to_runtime(&input, "tree").await.unwrap();
+        let check = "import hashlib\nprint(hashlib.sha256(open('data.bin','rb').read()).hexdigest())\nprint(open('tree/nested/note.txt').read())\nimport os\nos.makedirs('out/sub')\nopen('out/sub/result.bin','wb').write(bytes(range(256)) * 10)";
         let result = session.run(check).await.unwrap();
         let digest = format!("{:x}", Sha256Digest::of(&binary));
         assert_eq!(

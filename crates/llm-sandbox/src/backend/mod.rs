@@ -3,6 +3,7 @@
 //! A backend is one open sandbox. Everything above it (languages, timeouts, policies,
 //! artifacts) is written once in the session; each backend lives in its own module.
 
+pub mod docker;
 pub mod native;
 
 use std::fmt;
@@ -152,6 +153,9 @@ pub trait Backend: Send + Sync {
 pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<Box<dyn Backend>> {
     match kind {
         BackendKind::Native => Ok(Box::new(native::NativeBackend::open(spec).await?)),
+        BackendKind::Docker | BackendKind::Podman => {
+            Ok(Box::new(docker::DockerBackend::open(kind, spec).await?))
+        }
         other => Err(Error::BackendUnavailable {
             backend: other.name().into(),
             reason: "this build does not include it yet; use the native backend".into(),

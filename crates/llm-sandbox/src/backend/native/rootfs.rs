@@ -45,7 +45,7 @@ const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 const STAGING: &str = "/tmp";
 
 /// The uid and gid sandboxed code runs as.
-pub const SANDBOX_ID: u32 = 1000;
+pub const SANDBOX_ID: u32 = crate::spec::SANDBOX_UID;
 
 /// What the root filesystem should hold.
 #[derive(Debug, Clone)]

@@ -1,0 +1,410 @@
+//! The Docker and Podman backends (Podman through its Docker-compatible API), on bollard.
+//!
+//! A session is one container: the engine's minimal init (`Init`) keeps `sleep infinity` alive as
+//! uid 65534, and every command runs through `exec` as uid 1000. Each command is wrapped so that
+//! when it ends every other process of uid 1000 is killed (the run's leftovers; the init and its
+//! child are out of reach), and a timeout kills them all the same way from a second exec. Files
+//! travel through the archive API; archives that come back are treated as hostile.
+
+mod client;
+mod config;
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{Backend, BackendKind, ExecOutput, ExecRequest, OutputCallback, OutputStream};
+use crate::error::{Error, Result};
+use crate::spec::{NetworkMode, SandboxSpec};
+
+pub use client::connect;
+pub use config::{LABEL_MANAGED, LABEL_OWNER};
+
+/// The shell script every command runs under: run the command, then kill every other process
+/// of the code's user (what the run left behind), and exit with the command's status. The
+/// command is passed as arguments, never interpolated.
+const RUN_WRAPPER: &str = "\"$@\"; status=$?; kill -9 -1 2>/dev/null; exit $status";
+/// Kills every process of the code's user (after a timeout).
+const KILL_ALL: &str = "kill -9 -1 2>/dev/null; exit 0";
+
+/// An open container sandbox.
+pub struct DockerBackend {
+    kind: BackendKind,
+    client: Docker,
+    container: Option<String>,
+    isolation: Vec<(String, String)>,
+}
+
+impl DockerBackend {
+    /// Connects to the engine, makes sure the image is there, creates and starts the container.
+    pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<DockerBackend> {
+        let image = spec
+            .image
+            .clone()
+            .ok_or_else(|| Error::invalid(format!("the {kind} backend needs an image")))?;
+        let client = client::connect(kind, &spec.engine).await?;
+        ensure_image(&client, kind, &image).await?;
+        let owner = format!("{}:{}", hostname(), std::process::id());
+        let body = config::create_body(kind, spec, &image, &owner)?;
+        let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = client
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| engine_error(kind, "creating the container", e))?;
+        let backend = DockerBackend {
+            kind,
+            client,
+            container: Some(created.id.clone()),
+            isolation: describe(kind, spec, &image),
+        };
+        backend
+            .client
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .map_err(|e| engine_error(kind, "starting the container", e))?; // dropping `backend` removes it
+        Ok(backend)
+    }
+
+    fn id(&self) -> Result<&str> {
+        self.container.as_deref().ok_or(Error::NotOpen)
+    }
+
+    /// Starts `argv` as the code's user; returns the exec id and its streams.
+    async fn start(
+        &self,
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: &str,
+        stdin: bool,
+    ) -> Result<(String, StartExecResults)> {
+        let id = self.id()?;
+        let options = CreateExecOptions {
+            cmd: Some(argv),
+            env: Some(env),
+            working_dir: Some(cwd.to_string()),
+            user: Some(config::CODE_USER.to_string()),
+            attach_stdin: Some(stdin),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self
+            .client
+            .create_exec(id, options)
+            .await
+            .map_err(|e| engine_error(self.kind, "creating an exec", e))?;
+        let started = self
+            .client
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(|e| engine_error(self.kind, "starting an exec", e))?;
+        Ok((exec.id, started))
+    }
+
+    /// Kills every process of the code's user in the container.
+    async fn kill_code_processes(&self) -> Result<()> {
+        let argv = vec!["/bin/sh".into(), "-c".into(), KILL_ALL.into()];
+        let (_, started) = self.start(argv, Vec::new(), "/", false).await?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while output.next().await.is_some() {}
+        }
+        Ok(())
+    }
+
+    /// The exit code of a finished exec (the engine may take a moment to record it).
+    async fn exit_code(&self, exec_id: &str) -> Result<i32> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let inspect = self
+                .client
+                .inspect_exec(exec_id)
+                .await
+                .map_err(|e| engine_error(self.kind, "inspecting an exec", e))?;
+            match (inspect.running, inspect.exit_code) {
+                (Some(false), Some(code)) => return Ok(code as i32),
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Sandbox(
+                        "the engine did not report the command's exit code".into(),
+                    ))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    async fn remove(&mut self) -> Result<()> {
+        let Some(id) = self.container.take() else {
+            return Ok(());
+        };
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.client.remove_container(&id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error(self.kind, "removing the container", e)),
+        }
+    }
+}
+
+impl Drop for DockerBackend {
+    fn drop(&mut self) {
+        let Some(id) = self.container.take() else {
+            return;
+        };
+        let client = self.client.clone();
+        // Drop cannot await: remove the container from a short-lived runtime on its own thread.
+        let removal = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            runtime
+                .block_on(client.remove_container(&id, Some(options)))
+                .ok()
+        });
+        let _ = removal.join();
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    async fn exec(
+        &mut self,
+        request: ExecRequest,
+        on_output: OutputCallback<'_>,
+    ) -> Result<ExecOutput> {
+        let started_at = Instant::now();
+        let mut argv = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            RUN_WRAPPER.into(),
+            "llm-sandbox".into(),
+        ];
+        argv.extend(request.argv);
+        let env = request
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let (exec_id, started) = self
+            .start(argv, env, &request.cwd, request.stdin.is_some())
+            .await?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(Error::Sandbox(
+                "the engine detached an attached exec".into(),
+            ));
+        };
+        let limit = request.output_limit as usize;
+        let mut result = ExecOutput::default();
+        let stdin = request.stdin;
+        let transfer = async {
+            if let Some(data) = stdin {
+                // A program that stops reading is not an error of ours.
+                let _ = input.write_all(&data).await;
+            }
+            let _ = input.shutdown().await;
+            while let Some(item) = output.next().await {
+                let item =
+                    item.map_err(|e| engine_error(self.kind, "reading the command's output", e))?;
+                let (stream, message) = match item {
+                    bollard::container::LogOutput::StdOut { message } => {
+                        (OutputStream::Stdout, message)
+                    }
+                    bollard::container::LogOutput::StdErr { message } => {
+                        (OutputStream::Stderr, message)
+                    }
+                    _ => continue,
+                };
+                on_output(stream, &message);
+                let (kept, truncated) = match stream {
+                    OutputStream::Stdout => (&mut result.stdout, &mut result.stdout_truncated),
+                    OutputStream::Stderr => (&mut result.stderr, &mut result.stderr_truncated),
+                };
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&message[..message.len().min(room)]);
+                *truncated |= message.len() > room;
+            }
+            Ok::<(), Error>(())
+        };
+        let finished = tokio::time::timeout(request.timeout, transfer).await;
+        match finished {
+            Ok(outcome) => {
+                outcome?;
+                result.exit_code = self.exit_code(&exec_id).await?;
+            }
+            Err(_) => {
+                self.kill_code_processes().await?;
+                result.timed_out = true;
+                result.exit_code = 137;
+            }
+        }
+        result.out_of_memory = result.exit_code == 137 && !result.timed_out;
+        result.duration = started_at.elapsed();
+        Ok(result)
+    }
+
+    async fn put_archive(&mut self, dest_dir: &str, tar: Vec<u8>) -> Result<()> {
+        let id = self.id()?.to_string();
+        let options = UploadToContainerOptionsBuilder::new()
+            .path(dest_dir)
+            .build();
+        self.client
+            .upload_to_container(&id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| engine_error(self.kind, &format!("copying into {dest_dir}"), e))
+    }
+
+    async fn get_archive(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>> {
+        let id = self.id()?.to_string();
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self.client.download_from_container(&id, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| engine_error(self.kind, &format!("copying {path} out"), e))?;
+            if (tar.len() + chunk.len()) as u64 > max_bytes {
+                return Err(Error::Sandbox(format!("copying {path} out: the archive exceeds the copy size limit of {max_bytes} bytes")));
+            }
+            tar.extend_from_slice(&chunk);
+        }
+        Ok(tar)
+    }
+
+    fn isolation(&self) -> Vec<(String, String)> {
+        self.isolation.clone()
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.remove().await
+    }
+}
+
+/// Uses a local image, or pulls it (progress in the logs); a clear error when neither works.
+async fn ensure_image(client: &Docker, kind: BackendKind, image: &str) -> Result<()> {
+    if client.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    tracing::info!("{kind}: pulling {image}");
+    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    let mut pull = client.create_image(Some(options), None, None);
+    let mut last_status = String::new();
+    while let Some(progress) = pull.next().await {
+        match progress {
+            Ok(info) => {
+                let status = format!("{} {}", info.status.unwrap_or_default(), info.progress.unwrap_or_default());
+                if status != last_status {
+                    tracing::info!("{kind}: {image}: {status}");
+                    last_status = status;
+                }
+            }
+            Err(e) => {
+                return Err(Error::BackendUnavailable {
+                    backend: kind.name().into(),
+                    reason: format!(
+                        "image `{image}` is not available locally and pulling it failed ({e}); build the project's images offline with `images/build-offline` or pass an image that exists"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn engine_error(kind: BackendKind, what: &str, error: bollard::errors::Error) -> Error {
+    Error::Sandbox(format!("{kind}: {what}: {error}"))
+}
+
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn describe(kind: BackendKind, spec: &SandboxSpec, image: &str) -> Vec<(String, String)> {
+    let network = match &spec.network {
+        NetworkMode::None => "none".to_string(),
+        NetworkMode::Host => "host (shared knowingly)".to_string(),
+        NetworkMode::Other(mode) => mode.clone(),
+    };
+    let limits = &spec.limits;
+    vec![
+        ("engine".into(), format!("{kind}, image {image}")),
+        ("network".into(), network),
+        (
+            "user".into(),
+            format!(
+                "code as uid {}, all capabilities dropped, no-new-privileges",
+                config::CODE_USER
+            ),
+        ),
+        (
+            "filesystem".into(),
+            format!(
+                "read-only root; writable {} (volume) and /tmp (tmpfs)",
+                spec.workdir
+            ),
+        ),
+        (
+            "limits".into(),
+            format!(
+                "memory {}, pids {}, cpus {}",
+                limits
+                    .memory
+                    .map(|b| format!("{} MiB", b >> 20))
+                    .unwrap_or_else(|| "unlimited".into()),
+                limits
+                    .pids
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "unlimited".into()),
+                limits
+                    .cpus
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "unlimited".into()),
+            ),
+        ),
+    ]
+}
