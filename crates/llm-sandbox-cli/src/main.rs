@@ -1,6 +1,7 @@
 //! `llm-sandbox`: run untrusted, model-written code in a sandbox from the command line.
 
 mod doctor;
+mod gc;
 mod languages;
 mod run;
 
@@ -33,6 +34,8 @@ enum Command {
     Languages(languages::LanguagesArgs),
     /// Check which backends work on this host, and why not.
     Doctor,
+    /// Remove what crashed sessions left behind (cgroups, containers).
+    Gc(gc::GcArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Command::Run(args) => run::run(*args).await,
             Command::Languages(args) => languages::languages(&args),
             Command::Doctor => Ok(doctor::doctor().await),
+            Command::Gc(args) => Ok(gc::gc(&args).await),
         }
     })
 }

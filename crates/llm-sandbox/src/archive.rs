@@ -231,6 +231,10 @@ pub fn extract(tar: &[u8], top: &str, dest: &Path) -> Result<()> {
                 .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
             io::copy(&mut entry, &mut file)
                 .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+        } else if kind.is_symlink() {
+            return Err(refuse(format!(
+                "{member:?} is a symbolic link (links are not copied)"
+            )));
         } else {
             return Err(refuse(format!(
                 "{member:?} is a {kind:?} entry (links and devices are not copied)"

@@ -163,10 +163,14 @@ pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<Box<dyn Backe
     }
 }
 
-/// Checks that a backend works here: opens a default sandbox, runs `true` in it, and returns
-/// the isolation in force. Needs no language toolchain.
+/// Checks that a backend works here. Native: opens a default sandbox, runs `true` in it and
+/// returns the isolation in force (needs no language toolchain). Docker and Podman: reaches the
+/// engine and lists the project's images.
 pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
     let spec = SandboxSpec::default();
+    if matches!(kind, BackendKind::Docker | BackendKind::Podman) {
+        return docker::probe(kind, &spec.engine).await;
+    }
     let mut backend = open(kind, &spec).await?;
     let request = ExecRequest {
         argv: vec!["true".into()],

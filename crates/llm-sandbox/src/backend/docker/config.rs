@@ -21,6 +21,14 @@ pub const LABEL_MANAGED: &str = "org.llm-sandbox.managed";
 /// The host and pid of the process that created the container.
 pub const LABEL_OWNER: &str = "org.llm-sandbox.owner";
 
+/// The engine's default network, attached only while an allowed install runs.
+pub fn install_network(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::Podman => "podman",
+        _ => "bridge",
+    }
+}
+
 /// docker-py names and where they go in the create body.
 const DOCKER_PY_NAMES: [(&str, Place, &str); 30] = [
     ("mem_limit", Place::Host, "Memory"),
@@ -81,6 +89,9 @@ pub fn create_body(
 fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> Value {
     let limits = &spec.limits;
     let network = match &spec.network {
+        // Installs that may go online attach the engine's default network for their duration
+        // only; the container starts attached to it and is detached before any code runs.
+        NetworkMode::None if spec.install_network => install_network(kind).to_string(),
         NetworkMode::None => "none".to_string(),
         NetworkMode::Host => "host".to_string(),
         NetworkMode::Other(mode) => mode.clone(),

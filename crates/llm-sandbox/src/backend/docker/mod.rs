@@ -41,6 +41,8 @@ pub struct DockerBackend {
     client: Docker,
     container: Option<String>,
     isolation: Vec<(String, String)>,
+    /// The network an allowed install attaches for its duration (none: installs stay offline).
+    install_network: Option<&'static str>,
 }
 
 impl DockerBackend {
@@ -60,11 +62,14 @@ impl DockerBackend {
             .create_container(Some(options), body)
             .await
             .map_err(|e| engine_error(kind, "creating the container", e))?;
+        let install_network = (spec.install_network && spec.network == NetworkMode::None)
+            .then(|| config::install_network(kind));
         let backend = DockerBackend {
             kind,
             client,
             container: Some(created.id.clone()),
             isolation: describe(kind, spec, &image),
+            install_network,
         };
         backend
             .client
@@ -74,6 +79,7 @@ impl DockerBackend {
             )
             .await
             .map_err(|e| engine_error(kind, "starting the container", e))?; // dropping `backend` removes it
+        backend.set_install_network(false).await?;
         Ok(backend)
     }
 
@@ -120,86 +126,39 @@ impl DockerBackend {
         Ok((exec.id, started))
     }
 
-    /// Kills every process of the code's user in the container.
-    async fn kill_code_processes(&self) -> Result<()> {
-        let argv = vec!["/bin/sh".into(), "-c".into(), KILL_ALL.into()];
-        let (_, started) = self.start(argv, Vec::new(), "/", false).await?;
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while output.next().await.is_some() {}
-        }
-        Ok(())
-    }
-
-    /// The exit code of a finished exec (the engine may take a moment to record it).
-    async fn exit_code(&self, exec_id: &str) -> Result<i32> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let inspect = self
-                .client
-                .inspect_exec(exec_id)
-                .await
-                .map_err(|e| engine_error(self.kind, "inspecting an exec", e))?;
-            match (inspect.running, inspect.exit_code) {
-                (Some(false), Some(code)) => return Ok(code as i32),
-                _ if Instant::now() >= deadline => {
-                    return Err(Error::Sandbox(
-                        "the engine did not report the command's exit code".into(),
-                    ))
-                }
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-    }
-
-    async fn remove(&mut self) -> Result<()> {
-        let Some(id) = self.container.take() else {
+    /// Attaches or detaches the install network (when installs may go online).
+    async fn set_install_network(&self, attached: bool) -> Result<()> {
+        let Some(network) = self.install_network else {
             return Ok(());
         };
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
-        match self.client.remove_container(&id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(engine_error(self.kind, "removing the container", e)),
-        }
-    }
-}
-
-impl Drop for DockerBackend {
-    fn drop(&mut self) {
-        let Some(id) = self.container.take() else {
-            return;
+        let container = Some(self.id()?.to_string());
+        let result = if attached {
+            let request = bollard::models::NetworkConnectRequest {
+                container,
+                endpoint_config: None,
+            };
+            self.client.connect_network(network, request).await
+        } else {
+            let request = bollard::models::NetworkDisconnectRequest {
+                container,
+                force: Some(true),
+            };
+            self.client.disconnect_network(network, request).await
         };
-        let client = self.client.clone();
-        // Drop cannot await: remove the container from a short-lived runtime on its own thread.
-        let removal = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            let options = RemoveContainerOptionsBuilder::new()
-                .force(true)
-                .v(true)
-                .build();
-            runtime
-                .block_on(client.remove_container(&id, Some(options)))
-                .ok()
-        });
-        let _ = removal.join();
-    }
-}
-
-#[async_trait]
-impl Backend for DockerBackend {
-    fn kind(&self) -> BackendKind {
-        self.kind
+        result.map_err(|e| {
+            engine_error(
+                self.kind,
+                &format!(
+                    "{} network {network}",
+                    if attached { "attaching" } else { "detaching" }
+                ),
+                e,
+            )
+        })
     }
 
-    async fn exec(
+    /// Runs one command through the wrapper, with its timeout and output limit.
+    async fn run(
         &mut self,
         request: ExecRequest,
         on_output: OutputCallback<'_>,
@@ -276,6 +235,123 @@ impl Backend for DockerBackend {
         result.out_of_memory = result.exit_code == 137 && !result.timed_out;
         result.duration = started_at.elapsed();
         Ok(result)
+    }
+
+    /// Kills every process of the code's user in the container. When no exec can start (a fork
+    /// bomb holds every pid), the container is killed and started again: its workdir volume
+    /// survives, its /tmp does not.
+    async fn kill_code_processes(&self) -> Result<()> {
+        let argv = vec!["/bin/sh".into(), "-c".into(), KILL_ALL.into()];
+        let (exec_id, started) = self.start(argv, Vec::new(), "/", false).await?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while output.next().await.is_some() {}
+        }
+        if self.exit_code(&exec_id).await.ok() == Some(0) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "{}: could not kill the run's processes from inside; restarting the container",
+            self.kind
+        );
+        let id = self.id()?;
+        let kill = self
+            .client
+            .kill_container(id, None::<bollard::query_parameters::KillContainerOptions>)
+            .await;
+        kill.map_err(|e| engine_error(self.kind, "killing the container", e))?;
+        let wait = self
+            .client
+            .wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+        let _ = wait.collect::<Vec<_>>().await;
+        self.client
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| engine_error(self.kind, "restarting the container", e))?;
+        self.set_install_network(false).await
+    }
+
+    /// The exit code of a finished exec (the engine may take a moment to record it).
+    async fn exit_code(&self, exec_id: &str) -> Result<i32> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let inspect = self
+                .client
+                .inspect_exec(exec_id)
+                .await
+                .map_err(|e| engine_error(self.kind, "inspecting an exec", e))?;
+            match (inspect.running, inspect.exit_code) {
+                (Some(false), Some(code)) => return Ok(code as i32),
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Sandbox(
+                        "the engine did not report the command's exit code".into(),
+                    ))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    async fn remove(&mut self) -> Result<()> {
+        let Some(id) = self.container.take() else {
+            return Ok(());
+        };
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.client.remove_container(&id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error(self.kind, "removing the container", e)),
+        }
+    }
+}
+
+impl Drop for DockerBackend {
+    fn drop(&mut self) {
+        let Some(id) = self.container.take() else {
+            return;
+        };
+        let client = self.client.clone();
+        // Drop cannot await: remove the container from a short-lived runtime on its own thread.
+        let removal = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            runtime
+                .block_on(client.remove_container(&id, Some(options)))
+                .ok()
+        });
+        let _ = removal.join();
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    async fn exec(
+        &mut self,
+        request: ExecRequest,
+        on_output: OutputCallback<'_>,
+    ) -> Result<ExecOutput> {
+        if request.install_network && self.install_network.is_some() {
+            self.set_install_network(true).await?;
+            let outcome = self.run(request, on_output).await;
+            // Detach whatever happened: code must never run attached.
+            self.set_install_network(false).await?;
+            return outcome;
+        }
+        self.run(request, on_output).await
     }
 
     async fn put_archive(&mut self, dest_dir: &str, tar: Vec<u8>) -> Result<()> {
@@ -407,4 +483,105 @@ fn describe(kind: BackendKind, spec: &SandboxSpec, image: &str) -> Vec<(String, 
             ),
         ),
     ]
+}
+
+/// Checks that the engine answers; returns its version and the project's images it holds.
+pub async fn probe(
+    kind: BackendKind,
+    engine: &crate::spec::EngineConfig,
+) -> Result<Vec<(String, String)>> {
+    let client = client::connect(kind, engine).await?;
+    let version = client
+        .version()
+        .await
+        .map_err(|e| engine_error(kind, "asking the version", e))?;
+    let images = client
+        .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+        .await
+        .map_err(|e| engine_error(kind, "listing images", e))?;
+    let mut ours: Vec<String> = images
+        .iter()
+        .flat_map(|image| image.repo_tags.iter())
+        .filter(|tag| tag.starts_with("llm-sandbox/") || tag.starts_with("localhost/llm-sandbox/"))
+        .cloned()
+        .collect();
+    ours.sort();
+    Ok(vec![
+        (
+            "engine".into(),
+            format!(
+                "{} {} (API {})",
+                version
+                    .platform
+                    .map(|p| p.name)
+                    .unwrap_or_else(|| kind.name().into()),
+                version.version.unwrap_or_default(),
+                version.api_version.unwrap_or_default()
+            ),
+        ),
+        (
+            "images".into(),
+            if ours.is_empty() {
+                "none of the project's images (run images/build-offline)".into()
+            } else {
+                ours.join(", ")
+            },
+        ),
+    ])
+}
+
+/// Removes containers this project created whose creating process is gone (or all of them
+/// with `all`); returns their names. Containers of other hosts are left alone unless `all`.
+pub async fn gc(
+    kind: BackendKind,
+    engine: &crate::spec::EngineConfig,
+    all: bool,
+) -> Result<Vec<String>> {
+    let client = client::connect(kind, engine).await?;
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_MANAGED}=true")],
+    )]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = client
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| engine_error(kind, "listing containers", e))?;
+    let this_host = hostname();
+    let mut removed = Vec::new();
+    for container in containers {
+        let owner = container
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_OWNER))
+            .cloned()
+            .unwrap_or_default();
+        let abandoned = match owner.rsplit_once(':') {
+            Some((host, pid)) if host == this_host => {
+                !std::path::Path::new("/proc").join(pid).exists()
+            }
+            _ => false,
+        };
+        if !(all || abandoned) {
+            continue;
+        }
+        let Some(id) = container.id else { continue };
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        client
+            .remove_container(&id, Some(options))
+            .await
+            .map_err(|e| engine_error(kind, "removing a container", e))?;
+        let name = container
+            .names
+            .and_then(|n| n.first().cloned())
+            .unwrap_or(id);
+        removed.push(name.trim_start_matches('/').to_string());
+    }
+    Ok(removed)
 }

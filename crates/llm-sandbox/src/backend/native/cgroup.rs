@@ -35,7 +35,11 @@ impl Cgroup {
     pub fn create(name: &str, limits: &ResourceLimits) -> Result<Cgroup, String> {
         let hierarchy = Hierarchy::detect()?;
         static STALE_REMOVED: std::sync::Once = std::sync::Once::new();
-        STALE_REMOVED.call_once(|| hierarchy.parents().iter().for_each(|p| remove_stale(p)));
+        STALE_REMOVED.call_once(|| {
+            hierarchy.parents().iter().for_each(|p| {
+                remove_stale(p);
+            })
+        });
         let cgroup = match hierarchy {
             Hierarchy::V2 { own } => {
                 let dir = own.join(name);
@@ -177,11 +181,21 @@ impl Drop for Cgroup {
 /// The prefix of every session cgroup's name, followed by the owning process's pid.
 pub const NAME_PREFIX: &str = "llm-sandbox-";
 
+/// Removes the session cgroups that crashed callers left behind; returns them.
+pub fn remove_stale_cgroups() -> Result<Vec<PathBuf>, String> {
+    Ok(Hierarchy::detect()?
+        .parents()
+        .iter()
+        .flat_map(|p| remove_stale(p))
+        .collect())
+}
+
 /// Removes the empty session cgroups under `parent` whose owning process is gone (it crashed
 /// before it could remove them). Cgroups that still hold processes are left alone.
-fn remove_stale(parent: &Path) {
+fn remove_stale(parent: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(parent) else {
-        return;
+        return removed;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -194,8 +208,10 @@ fn remove_stale(parent: &Path) {
         let owner_gone = owner.parse::<u32>().is_ok() && !Path::new("/proc").join(owner).exists();
         if owner_gone && fs::remove_dir(entry.path()).is_ok() {
             tracing::debug!("removed stale cgroup {}", entry.path().display());
+            removed.push(entry.path());
         }
     }
+    removed
 }
 
 fn mkdir(dir: &Path) -> Result<(), String> {

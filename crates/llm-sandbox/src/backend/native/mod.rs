@@ -405,6 +405,16 @@ impl Backend for NativeBackend {
     }
 }
 
+/// Removes the cgroups of native sessions whose process died without closing them; returns
+/// their paths. Sandbox processes die with their caller, so nothing else can be left behind.
+pub fn gc() -> Result<Vec<String>> {
+    let removed = cgroup::remove_stale_cgroups().map_err(|reason| Error::BackendUnavailable {
+        backend: "native".into(),
+        reason: format!("cgroups cannot be managed here ({reason})"),
+    })?;
+    Ok(removed.iter().map(|p| p.display().to_string()).collect())
+}
+
 /// The descriptor number the keeper and init use for their socket.
 const SOCKET_FD: i32 = 3;
 
