@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use llm_sandbox::{
-    parse_size, BackendKind, Error, ExecutionResult, LanguageRegistry, NetworkMode, ResourceLimits,
-    RunOptions, SandboxSession, SandboxSessionBuilder,
+    auto_order, parse_size, BackendKind, Error, ExecutionResult, LanguageRegistry, NetworkMode,
+    ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
 };
 use serde::Serialize;
 use tokio::signal::unix::{signal, SignalKind};
@@ -39,7 +39,8 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "CODE")]
     code: Option<String>,
 
-    /// native, docker, podman, kubernetes, or auto (the first available, native first).
+    /// native, docker, podman, kubernetes, or auto: the first that works, in the order of
+    /// LLM_SANDBOX_AUTO_ORDER (default native,docker,podman); --verbose says why others were skipped.
     #[arg(short, long, value_name = "NAME", default_value = "native", value_parser = parse_backend)]
     backend: BackendChoice,
 
@@ -208,19 +209,11 @@ async fn open(builder: SandboxSessionBuilder, choice: BackendChoice) -> Result<S
     }
 }
 
-/// Opens the first backend that is available, in [`BackendKind::ALL`] order.
+/// Opens the first backend that can be used, in `auto_order()` (LLM_SANDBOX_AUTO_ORDER); with
+/// --verbose, says which one was used and why the others were skipped.
 async fn open_first_available(builder: SandboxSessionBuilder) -> Result<SandboxSession> {
-    let mut reasons = Vec::new();
-    for kind in BackendKind::ALL {
-        match builder.clone().backend(kind).open().await {
-            Err(Error::BackendUnavailable { backend, reason }) => {
-                tracing::debug!("{backend} is unavailable: {reason}");
-                reasons.push(format!("{backend}: {reason}"));
-            }
-            opened => return Ok(opened?),
-        }
-    }
-    bail!("no backend is available ({})", reasons.join("; "))
+    let (session, _skipped) = builder.open_first(&auto_order()?).await?;
+    Ok(session)
 }
 
 /// Runs the code; on SIGINT or SIGTERM abandons the run so that the caller can close the sandbox.

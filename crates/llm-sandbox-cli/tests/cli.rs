@@ -268,3 +268,19 @@ fn doctor_finds_the_native_backend() {
     assert!(report.contains("native: available"), "{report}");
     assert!(report.contains("docker: not available"), "{report}");
 }
+
+#[test]
+fn auto_follows_the_configured_order_and_says_what_it_skipped() {
+    let output = Command::new(env!("CARGO_BIN_EXE_llm-sandbox"))
+        .args(["run", "-v", "-b", "auto", "-c", "print('ordered')"])
+        .env("LLM_SANDBOX_AUTO_ORDER", "kubernetes,native")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "ordered\n", "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        log.contains("skipping the kubernetes backend") && log.contains("using the native backend"),
+        "{log}"
+    );
+}

@@ -27,5 +27,8 @@ pub use backend::{Backend, BackendKind};
 pub use error::{Error, Result};
 pub use language::{LanguageHandler, LanguageRegistry};
 pub use result::{ExecutionResult, PlotOutput};
-pub use session::{CommandOptions, RunOptions, SandboxSession, SandboxSessionBuilder};
-pub use spec::{parse_size, NetworkMode, ResourceLimits, SandboxSpec, DEFAULT_SEARCH_PATH};
+pub use session::{auto_order, CommandOptions, RunOptions, SandboxSession, SandboxSessionBuilder};
+pub use spec::{
+    parse_size, EngineConfig, NetworkMode, ResourceLimits, SandboxSpec, TlsFiles,
+    DEFAULT_SEARCH_PATH,
+};

@@ -251,6 +251,53 @@ impl SandboxSessionBuilder {
         session.open().await?;
         Ok(session)
     }
+
+    /// Opens the first backend of `order` that can be used here (see [`auto_order`]), and says
+    /// why each one before it was skipped (unavailable, or its toolchain missing).
+    pub async fn open_first(
+        self,
+        order: &[BackendKind],
+    ) -> Result<(SandboxSession, Vec<(BackendKind, String)>)> {
+        let mut skipped = Vec::new();
+        for &kind in order {
+            match self.clone().backend(kind).open().await {
+                Ok(session) => {
+                    tracing::info!("using the {kind} backend");
+                    return Ok((session, skipped));
+                }
+                Err(
+                    error @ (Error::BackendUnavailable { .. } | Error::ToolchainMissing { .. }),
+                ) => {
+                    tracing::info!("skipping the {kind} backend: {error}");
+                    skipped.push((kind, error.to_string()));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let reasons: Vec<String> = skipped
+            .iter()
+            .map(|(kind, why)| format!("{kind}: {why}"))
+            .collect();
+        Err(Error::BackendUnavailable {
+            backend: "auto".into(),
+            reason: format!("no backend could be used ({})", reasons.join("; ")),
+        })
+    }
+}
+
+/// The order `auto` tries backends in: `LLM_SANDBOX_AUTO_ORDER` (e.g. `docker,native`) when set,
+/// else native, docker, podman.
+pub fn auto_order() -> Result<Vec<BackendKind>> {
+    match std::env::var("LLM_SANDBOX_AUTO_ORDER") {
+        Ok(order) if !order.trim().is_empty() => {
+            order.split(',').map(|name| name.trim().parse()).collect()
+        }
+        _ => Ok(vec![
+            BackendKind::Native,
+            BackendKind::Docker,
+            BackendKind::Podman,
+        ]),
+    }
 }
 
 enum State {
