@@ -119,10 +119,13 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
         host["NanoCpus"] = json!((cpus * 1e9) as i64);
     }
     if kind == BackendKind::Podman {
-        // Podman's default ulimits exceed some hosts' hard limits ("error setting rlimit").
+        // Podman's default ulimits exceed some hosts' hard limits ("error setting rlimit"):
+        // ask for no more than this process may have itself.
+        let nofile = capped(nix::sys::resource::Resource::RLIMIT_NOFILE, 1024);
+        let nproc = capped(nix::sys::resource::Resource::RLIMIT_NPROC, 4096);
         host["Ulimits"] = json!([
-            { "Name": "nofile", "Soft": 1024, "Hard": 1024 },
-            { "Name": "nproc", "Soft": 65536, "Hard": 65536 },
+            { "Name": "nofile", "Soft": nofile, "Hard": nofile },
+            { "Name": "nproc", "Soft": nproc, "Hard": nproc },
         ]);
     }
     json!({
@@ -135,6 +138,11 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
         "Labels": { LABEL_MANAGED: "true", LABEL_OWNER: owner },
         "HostConfig": host,
     })
+}
+
+/// `wanted`, or less when this process's own hard limit is lower.
+fn capped(resource: nix::sys::resource::Resource, wanted: u64) -> u64 {
+    nix::sys::resource::getrlimit(resource).map_or(wanted, |(_, hard)| hard.min(wanted))
 }
 
 /// Merges the user's configuration over the defaults: Engine API names as they are, docker-py

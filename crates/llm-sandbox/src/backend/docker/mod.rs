@@ -366,6 +366,20 @@ impl Backend for DockerBackend {
     }
 
     async fn get_archive(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>> {
+        // Some engines (Podman) follow a symlink named as the source: refuse it, as native does.
+        let probe = ExecRequest {
+            argv: vec!["test".into(), "-L".into(), path.to_string()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: "/".into(),
+            timeout: Duration::from_secs(30),
+            output_limit: 4096,
+            ..Default::default()
+        };
+        if self.run(probe, &mut |_, _| {}).await?.exit_code == 0 {
+            return Err(Error::Sandbox(format!(
+                "copying {path} out: it is a symbolic link; refusing to copy it"
+            )));
+        }
         let id = self.id()?.to_string();
         let options = DownloadFromContainerOptionsBuilder::new()
             .path(path)
