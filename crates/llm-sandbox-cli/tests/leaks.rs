@@ -159,3 +159,100 @@ fn a_killed_caller_leaves_nothing_behind() {
         "stale cgroups of the killed caller remain"
     );
 }
+
+/// The container backends listed in LLM_SANDBOX_BACKENDS (CI lists docker and podman).
+fn container_backends() -> Vec<String> {
+    std::env::var("LLM_SANDBOX_BACKENDS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|b| *b == "docker" || *b == "podman")
+        .map(String::from)
+        .collect()
+}
+
+/// Ids of the containers (running or not) that process `pid` of this host created on `engine`.
+fn containers_of(engine: &str, pid: u32) -> Vec<String> {
+    let host = nix_hostname();
+    let output = Command::new(format!("/usr/bin/{engine}"))
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=org.llm-sandbox.owner={host}:{pid}"),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running {engine} ps: {e}"));
+    assert!(
+        output.status.success(),
+        "{engine} ps: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn container_sessions_leave_no_container_even_when_the_caller_is_killed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let backends = container_backends();
+    if backends.is_empty() {
+        eprintln!("SKIPPED: no container backend in LLM_SANDBOX_BACKENDS");
+        return;
+    }
+    for backend in backends {
+        let clean = Command::new(BIN)
+            .args(["run", "-b", &backend, "-c", "print('clean')"])
+            .spawn()
+            .unwrap();
+        let pid = clean.id();
+        let output = clean.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{backend}");
+        assert_eq!(
+            containers_of(&backend, pid),
+            Vec::<String>::new(),
+            "{backend}: a closed session left its container"
+        );
+
+        let mut killed = Command::new(BIN)
+            .args(["run", "-b", &backend, "-c", "import time\ntime.sleep(100)"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = killed.id();
+        assert!(
+            wait_until(Duration::from_secs(30), || !containers_of(&backend, pid)
+                .is_empty()),
+            "{backend}: the session's container never appeared"
+        );
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+        let gc = Command::new(BIN).arg("gc").output().unwrap();
+        assert_eq!(
+            gc.status.code(),
+            Some(0),
+            "{backend}: {}",
+            String::from_utf8_lossy(&gc.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&gc.stdout).contains("removed"),
+            "{backend}: {}",
+            String::from_utf8_lossy(&gc.stdout)
+        );
+        assert_eq!(
+            containers_of(&backend, pid),
+            Vec::<String>::new(),
+            "{backend}: gc left the killed caller's container"
+        );
+    }
+}

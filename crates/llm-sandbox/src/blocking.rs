@@ -62,7 +62,7 @@ impl SandboxSession {
     }
 
     /// See [`crate::SandboxSession::close`].
-    pub fn close(self) -> Result<()> {
+    pub fn close(self) -> Result<crate::CloseReport> {
         self.runtime.block_on(self.inner.close())
     }
 }

@@ -23,7 +23,7 @@ mod result;
 mod session;
 mod spec;
 
-pub use backend::{Backend, BackendKind};
+pub use backend::{Backend, BackendKind, CloseReport};
 pub use error::{Error, Result};
 pub use language::{LanguageHandler, LanguageRegistry};
 pub use result::{ExecutionResult, PlotOutput};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
-use crate::backend::{self, Backend, BackendKind, ExecOutput, ExecRequest};
+use crate::backend::{self, Backend, BackendKind, CloseReport, ExecOutput, ExecRequest};
 use crate::error::{Error, Result};
 use crate::language::{
     find_program, validate_library_name, LanguageHandler, LanguageRegistry, RunContext,
@@ -191,6 +191,12 @@ impl SandboxSessionBuilder {
     /// (default false: installs fail without network unless the network mode allows it).
     pub fn allow_install_network(mut self, allow: bool) -> Self {
         self.spec.install_network = allow;
+        self
+    }
+    /// Builds the session's image from this Dockerfile (container backends; the build context
+    /// is the Dockerfile's folder). The built image is removed at close unless `keep_template`.
+    pub fn dockerfile(mut self, path: impl Into<PathBuf>) -> Self {
+        self.spec.dockerfile = Some(path.into());
         self
     }
     /// Bytes a copy out of the sandbox may carry (default 1 GiB).
@@ -403,15 +409,17 @@ impl SandboxSession {
         });
     }
 
-    /// Destroys the sandbox and everything in it. Closing twice is harmless.
-    pub async fn close(&self) -> Result<()> {
+    /// Destroys the sandbox and everything in it; with `commit_container`, first commits its
+    /// state to a new image named in the report. Closing twice is harmless.
+    pub async fn close(&self) -> Result<CloseReport> {
         let mut state = self.state.lock().await;
+        let mut report = CloseReport::default();
         if let State::Open { backend, .. } = &mut *state {
-            backend.close().await?;
+            report = backend.close().await?;
             self.log(format_args!("closed the {} session", self.backend_kind));
         }
         *state = State::Closed;
-        Ok(())
+        Ok(report)
     }
 
     /// The isolation in force, as (feature, description) lines.

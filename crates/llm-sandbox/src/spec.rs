@@ -103,9 +103,12 @@ pub struct SandboxSpec {
     pub install_network: bool,
     /// How to reach the engine (container backends).
     pub engine: EngineConfig,
-    /// Keep a pulled or built image after close (container backends).
+    /// Build the image from this Dockerfile (container backends; context: its folder).
+    pub dockerfile: Option<PathBuf>,
+    /// Keep an image the session built after close (container backends).
     pub keep_template: bool,
-    /// Commit the container's state to a new image on close (container backends).
+    /// Commit the container's state to a new image on close (container backends); the root
+    /// then stays writable and the workdir lives in the container's own layer.
     pub commit_container: bool,
 }
 
@@ -127,6 +130,7 @@ impl Default for SandboxSpec {
             read_only_paths: Vec::new(),
             install_network: false,
             engine: EngineConfig::default(),
+            dockerfile: None,
             keep_template: false,
             commit_container: false,
         }

@@ -876,3 +876,72 @@ async fn installs_reach_the_network_only_when_allowed_and_code_never_does() {
         );
     }
 }
+
+/// Whether `engine` (docker or podman) has image `reference`.
+fn engine_has_image(backend: BackendKind, reference: &str) -> bool {
+    std::process::Command::new(format!("/usr/bin/{}", backend.name()))
+        .args(["image", "inspect", reference])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_build_from_a_dockerfile_and_commit_their_state() {
+    for backend in backends() {
+        if backend == BackendKind::Native {
+            continue; // images are a container matter
+        }
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("greeting.txt"), "built\n").unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM llm-sandbox/python:latest\nCOPY greeting.txt /greeting.txt\n",
+        )
+        .unwrap();
+        let builder = lang("python")
+            .dockerfile(context.path().join("Dockerfile"))
+            .commit_container(true);
+        let Some(session) = open(backend, builder).await else {
+            continue;
+        };
+        let result = session
+            .run(
+                "print(open('/greeting.txt').read(), end='')\nopen('state.txt', 'w').write('kept')",
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.stdout, "built\n", "{backend}: {result:?}");
+        let report = session.close().await.unwrap();
+        let committed = report
+            .committed_image
+            .unwrap_or_else(|| panic!("{backend}: nothing committed"));
+        assert!(committed.contains("-committed:"), "{backend}: {committed}");
+
+        // The committed image holds the session's files; the built image was removed.
+        let Some(reopened) = open(backend, lang("python").image(committed.clone())).await else {
+            continue;
+        };
+        let result = reopened
+            .run("print(open('state.txt').read())")
+            .await
+            .unwrap();
+        assert_eq!(result.stdout, "kept\n", "{backend}: {result:?}");
+        reopened.close().await.unwrap();
+        let images = std::process::Command::new(format!("/usr/bin/{}", backend.name()))
+            .args(["images", "--format", "{{.Repository}}"])
+            .output()
+            .unwrap();
+        let _ = std::process::Command::new(format!("/usr/bin/{}", backend.name()))
+            .args(["rmi", "-f", &committed])
+            .output();
+        assert!(
+            !engine_has_image(backend, &committed),
+            "{backend}: could not clean up {committed}"
+        );
+        let listing = String::from_utf8_lossy(&images.stdout);
+        assert!(
+            !listing.contains("llm-sandbox-built/"),
+            "{backend}: the built image was kept: {listing}"
+        );
+    }
+}

@@ -119,6 +119,13 @@ pub struct ExecOutput {
     pub duration: Duration,
 }
 
+/// What closing a sandbox produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// The image the sandbox's state was committed to (`commit_container`).
+    pub committed_image: Option<String>,
+}
+
 /// Receives output as it is produced (streaming interfaces build on this).
 pub type OutputCallback<'a> = &'a mut (dyn FnMut(OutputStream, &[u8]) + Send);
 
@@ -145,8 +152,9 @@ pub trait Backend: Send + Sync {
     /// The isolation in force, as (feature, description) lines for users and `doctor`.
     fn isolation(&self) -> Vec<(String, String)>;
 
-    /// Destroys the sandbox and everything in it. Idempotent; also done on drop.
-    async fn close(&mut self) -> Result<()>;
+    /// Destroys the sandbox and everything in it (committing it first when asked).
+    /// Idempotent; also done on drop, without the commit.
+    async fn close(&mut self) -> Result<CloseReport>;
 }
 
 /// Opens a sandbox of `kind` for `spec`, or says why that backend cannot be used here.

@@ -104,7 +104,8 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
         "NetworkMode": network,
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
-        "ReadonlyRootfs": true,
+        // A committed container must keep its files in its own layer: no read-only root then.
+        "ReadonlyRootfs": !spec.commit_container,
         "Tmpfs": { "/tmp": format!("rw,nosuid,nodev,mode=1777{tmp_size}") },
         "Init": true,
     });
@@ -128,13 +129,18 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
             { "Name": "nproc", "Soft": nproc, "Hard": nproc },
         ]);
     }
+    let volumes = if spec.commit_container {
+        json!({})
+    } else {
+        json!({ spec.workdir.clone(): {} })
+    };
     json!({
         "Image": image,
         "Cmd": ["sleep", "infinity"],
         "User": KEEPER_USER,
         "WorkingDir": spec.workdir,
         "Env": ["LANG=C.UTF-8"],
-        "Volumes": { spec.workdir.clone(): {} },
+        "Volumes": volumes,
         "Labels": { LABEL_MANAGED: "true", LABEL_OWNER: owner },
         "HostConfig": host,
     })

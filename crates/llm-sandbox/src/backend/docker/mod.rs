@@ -21,7 +21,9 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
-use super::{Backend, BackendKind, ExecOutput, ExecRequest, OutputCallback, OutputStream};
+use super::{
+    Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
+};
 use crate::error::{Error, Result};
 use crate::spec::{NetworkMode, SandboxSpec};
 
@@ -43,17 +45,33 @@ pub struct DockerBackend {
     isolation: Vec<(String, String)>,
     /// The network an allowed install attaches for its duration (none: installs stay offline).
     install_network: Option<&'static str>,
+    /// The image the container runs.
+    image: String,
+    /// An image this session built, removed at close unless `keep_template`.
+    built_image: Option<String>,
+    /// Whether close commits the container to a new image first.
+    commit: bool,
 }
 
 impl DockerBackend {
     /// Connects to the engine, makes sure the image is there, creates and starts the container.
     pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<DockerBackend> {
-        let image = spec
-            .image
-            .clone()
-            .ok_or_else(|| Error::invalid(format!("the {kind} backend needs an image")))?;
         let client = client::connect(kind, &spec.engine).await?;
-        ensure_image(&client, kind, &image).await?;
+        let (image, built_image) = match &spec.dockerfile {
+            Some(dockerfile) => {
+                let tag = build_image(&client, kind, dockerfile).await?;
+                let removable = (!spec.keep_template).then(|| tag.clone());
+                (tag, removable)
+            }
+            None => {
+                let image = spec
+                    .image
+                    .clone()
+                    .ok_or_else(|| Error::invalid(format!("the {kind} backend needs an image")))?;
+                ensure_image(&client, kind, &image).await?;
+                (image, None)
+            }
+        };
         let owner = format!("{}:{}", hostname(), std::process::id());
         let body = config::create_body(kind, spec, &image, &owner)?;
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
@@ -70,6 +88,9 @@ impl DockerBackend {
             container: Some(created.id.clone()),
             isolation: describe(kind, spec, &image),
             install_network,
+            image,
+            built_image,
+            commit: spec.commit_container,
         };
         backend
             .client
@@ -291,6 +312,31 @@ impl DockerBackend {
         }
     }
 
+    /// Commits the container to a new tag beside its image's (never over it); returns the tag.
+    async fn commit(&self) -> Result<String> {
+        let id = self.id()?;
+        let repository = match self.image.rsplit_once(':') {
+            Some((repository, tag)) if !tag.contains('/') => repository,
+            _ => self.image.as_str(),
+        };
+        let repository = format!("{repository}-committed");
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let tag = format!("{seconds}-{}-{}", std::process::id(), next_id());
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new()
+            .container(id)
+            .repo(&repository)
+            .tag(&tag)
+            .pause(true)
+            .build();
+        self.client
+            .commit_container(options, bollard::models::ContainerConfig::default())
+            .await
+            .map_err(|e| engine_error(self.kind, "committing the container", e))?;
+        Ok(format!("{repository}:{tag}"))
+    }
+
     async fn remove(&mut self) -> Result<()> {
         let Some(id) = self.container.take() else {
             return Ok(());
@@ -401,9 +447,95 @@ impl Backend for DockerBackend {
         self.isolation.clone()
     }
 
-    async fn close(&mut self) -> Result<()> {
-        self.remove().await
+    async fn close(&mut self) -> Result<CloseReport> {
+        let mut report = CloseReport::default();
+        if self.commit && self.container.is_some() {
+            let tag = self.commit().await?;
+            tracing::info!("{}: committed the session to {tag}", self.kind);
+            report.committed_image = Some(tag);
+        }
+        self.remove().await?;
+        if let Some(image) = self.built_image.take() {
+            let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                .force(true)
+                .build();
+            self.client
+                .remove_image(&image, Some(options), None)
+                .await
+                .map_err(|e| {
+                    engine_error(self.kind, &format!("removing the built image {image}"), e)
+                })?;
+        }
+        Ok(report)
     }
+}
+
+/// Builds an image from `dockerfile` (context: its folder); returns its tag. Build output goes
+/// to the logs as it comes.
+async fn build_image(
+    client: &Docker,
+    kind: BackendKind,
+    dockerfile: &std::path::Path,
+) -> Result<String> {
+    let context_dir = dockerfile
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = dockerfile
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            Error::invalid(format!("dockerfile {} names no file", dockerfile.display()))
+        })?;
+    if !dockerfile.is_file() {
+        return Err(Error::invalid(format!(
+            "dockerfile {} does not exist",
+            dockerfile.display()
+        )));
+    }
+    let mut context = tar::Builder::new(Vec::new());
+    context.follow_symlinks(false);
+    context.append_dir_all(".", context_dir).map_err(|e| {
+        Error::io(
+            format!("packing the build context {}", context_dir.display()),
+            e,
+        )
+    })?;
+    let context = context
+        .into_inner()
+        .map_err(|e| Error::io("packing the build context", e))?;
+    let tag = format!(
+        "llm-sandbox-built/{}-{}:latest",
+        std::process::id(),
+        next_id()
+    );
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
+        .dockerfile(name)
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    tracing::info!("{kind}: building {tag} from {}", dockerfile.display());
+    let mut build = client.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(step) = build.next().await {
+        let step =
+            step.map_err(|e| engine_error(kind, &format!("building {}", dockerfile.display()), e))?;
+        if let Some(line) = step
+            .stream
+            .as_deref()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+        {
+            tracing::info!("{kind}: build: {line}");
+        }
+        if let Some(detail) = step.error_detail.and_then(|d| d.message) {
+            return Err(Error::Sandbox(format!(
+                "{kind}: building {} failed: {detail}",
+                dockerfile.display()
+            )));
+        }
+    }
+    Ok(tag)
 }
 
 /// Uses a local image, or pulls it (progress in the logs); a clear error when neither works.

@@ -33,7 +33,9 @@ use self::cgroup::{Cgroup, CgroupVersion};
 use self::init::InitConfig;
 use self::protocol::{decode, encode, nonblocking, FrameKind, Reply, Request};
 use self::rootfs::{RootfsPlan, SANDBOX_ID};
-use super::{Backend, BackendKind, ExecOutput, ExecRequest, OutputCallback, OutputStream};
+use super::{
+    Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
+};
 use crate::error::{Error, Result};
 use crate::spec::{NetworkMode, SandboxSpec};
 
@@ -399,9 +401,9 @@ impl Backend for NativeBackend {
         self.isolation.clone()
     }
 
-    async fn close(&mut self) -> Result<()> {
+    async fn close(&mut self) -> Result<CloseReport> {
         self.terminate();
-        Ok(())
+        Ok(CloseReport::default())
     }
 }
 
