@@ -2,6 +2,7 @@
 
 mod doctor;
 mod gc;
+mod images;
 mod languages;
 mod run;
 
@@ -36,6 +37,8 @@ enum Command {
     Doctor,
     /// Remove what crashed sessions left behind (cgroups, containers).
     Gc(gc::GcArgs),
+    /// Build the project's container images.
+    Images(images::ImagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Command::Languages(args) => languages::languages(&args),
             Command::Doctor => Ok(doctor::doctor().await),
             Command::Gc(args) => Ok(gc::gc(&args).await),
+            Command::Images(args) => images::images(&args),
         }
     })
 }

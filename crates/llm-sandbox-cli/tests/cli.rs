@@ -284,3 +284,20 @@ fn auto_follows_the_configured_order_and_says_what_it_skipped() {
         "{log}"
     );
 }
+
+#[test]
+fn images_build_needs_offline_and_reuses_what_is_built() {
+    let output = llm_sandbox(&["images", "build", "python"]);
+    assert_sandbox_failure(&output, "offline");
+    let backends = std::env::var("LLM_SANDBOX_BACKENDS").unwrap_or_default();
+    if !backends.split(',').any(|b| b.trim() == "docker") {
+        eprintln!("SKIPPED: the offline image check needs docker in LLM_SANDBOX_BACKENDS");
+        return;
+    }
+    // CI built the images with images/build-offline; the embedded recipe is the same, so
+    // nothing is rebuilt.
+    let output = llm_sandbox(&["images", "build", "--offline", "--docker", "python"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(text.contains("python: up to date"), "{text}");
+}
