@@ -742,9 +742,11 @@ impl LanguageHandler for Missing {
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_languages_can_be_registered_and_used() {
     for backend in backends() {
+        // A custom language has no image of its own: container backends use any image with sh.
         let builder = SandboxSession::builder()
             .register_language(Arc::new(Shell))
-            .lang("shell");
+            .lang("shell")
+            .image("llm-sandbox/python:latest");
         let Some(session) = open(backend, builder).await else {
             continue;
         };
@@ -927,13 +929,13 @@ async fn containers_build_from_a_dockerfile_and_commit_their_state() {
             .unwrap();
         assert_eq!(result.stdout, "kept\n", "{backend}: {result:?}");
         reopened.close().await.unwrap();
+        let _ = std::process::Command::new(format!("/usr/bin/{}", backend.name()))
+            .args(["rmi", "-f", &committed])
+            .output();
         let images = std::process::Command::new(format!("/usr/bin/{}", backend.name()))
             .args(["images", "--format", "{{.Repository}}"])
             .output()
             .unwrap();
-        let _ = std::process::Command::new(format!("/usr/bin/{}", backend.name()))
-            .args(["rmi", "-f", &committed])
-            .output();
         assert!(
             !engine_has_image(backend, &committed),
             "{backend}: could not clean up {committed}"
