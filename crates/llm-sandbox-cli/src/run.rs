@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use llm_sandbox::{
     auto_order, parse_size, BackendKind, Error, ExecutionResult, LanguageRegistry, NetworkMode,
-    ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
+    Progress, ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
 };
 use serde::Serialize;
 use tokio::signal::unix::{signal, SignalKind};
@@ -47,6 +48,10 @@ pub struct RunArgs {
     /// The container image (container backends).
     #[arg(long, value_name = "IMAGE")]
     image: Option<String>,
+
+    /// Build the container image from this Dockerfile (context: its folder); removed at the end.
+    #[arg(long, value_name = "FILE", conflicts_with = "image")]
+    dockerfile: Option<PathBuf>,
 
     /// The execution timeout in seconds (fractions allowed).
     #[arg(short, long, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
@@ -196,10 +201,37 @@ fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
     if let Some(image) = &args.image {
         builder = builder.image(image.clone());
     }
+    if let Some(dockerfile) = &args.dockerfile {
+        builder = builder.dockerfile(dockerfile.clone());
+    }
+    builder = builder.on_progress(progress_bar());
     Ok(args
         .env
         .iter()
         .fold(builder, |builder, (key, value)| builder.env(key, value)))
+}
+
+/// Draws image pulls and builds as a progress bar on stderr, only when stderr is a terminal
+/// (so that scripts see nothing but the program's own output).
+fn progress_bar() -> impl Fn(&Progress) + Send + Sync + 'static {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {bytes}/{total_bytes}")
+            .expect("a valid progress template"),
+    );
+    move |step: &Progress| {
+        if step.done {
+            bar.finish_and_clear();
+            return;
+        }
+        bar.set_prefix(step.task.clone());
+        bar.set_message(step.message.clone());
+        if let (Some(current), Some(total)) = (step.current, step.total) {
+            bar.set_length(total);
+            bar.set_position(current);
+        }
+        bar.tick();
+    }
 }
 
 async fn open(builder: SandboxSessionBuilder, choice: BackendChoice) -> Result<SandboxSession> {

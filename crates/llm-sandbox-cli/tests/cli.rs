@@ -301,3 +301,32 @@ fn images_build_needs_offline_and_reuses_what_is_built() {
     let text = format!("{}{}", stdout(&output), stderr(&output));
     assert!(text.contains("python: up to date"), "{text}");
 }
+
+#[test]
+fn a_dockerfile_builds_the_image_quietly_when_stderr_is_not_a_terminal() {
+    let backends = std::env::var("LLM_SANDBOX_BACKENDS").unwrap_or_default();
+    if !backends.split(',').any(|b| b.trim() == "docker") {
+        eprintln!("SKIPPED: --dockerfile needs docker in LLM_SANDBOX_BACKENDS");
+        return;
+    }
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("note.txt"), "from the build\n").unwrap();
+    let dockerfile = context.path().join("Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "FROM llm-sandbox/python:latest\nCOPY note.txt /note.txt\n",
+    )
+    .unwrap();
+    let dockerfile = dockerfile.to_str().unwrap();
+    let code = "print(open('/note.txt').read(), end='')";
+    let output = llm_sandbox(&[
+        "run",
+        "-b",
+        "docker",
+        "--dockerfile",
+        dockerfile,
+        "-c",
+        code,
+    ]);
+    assert_prints(&output, "from the build\n");
+}

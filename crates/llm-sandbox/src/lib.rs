@@ -29,6 +29,6 @@ pub use language::{LanguageHandler, LanguageRegistry};
 pub use result::{ExecutionResult, PlotOutput};
 pub use session::{auto_order, CommandOptions, RunOptions, SandboxSession, SandboxSessionBuilder};
 pub use spec::{
-    parse_size, EngineConfig, NetworkMode, ResourceLimits, SandboxSpec, TlsFiles,
-    DEFAULT_SEARCH_PATH,
+    parse_size, EngineConfig, NetworkMode, Progress, ProgressSink, ResourceLimits, SandboxSpec,
+    TlsFiles, DEFAULT_SEARCH_PATH,
 };

@@ -199,6 +199,14 @@ impl SandboxSessionBuilder {
         self.spec.dockerfile = Some(path.into());
         self
     }
+    /// Receives progress of long work (image pulls and builds), e.g. to draw a progress bar.
+    pub fn on_progress(
+        mut self,
+        handler: impl Fn(&crate::spec::Progress) + Send + Sync + 'static,
+    ) -> Self {
+        self.spec.progress = Some(crate::spec::ProgressSink(Arc::new(handler)));
+        self
+    }
     /// Bytes a copy out of the sandbox may carry (default 1 GiB).
     pub fn copy_limit(mut self, bytes: u64) -> Self {
         self.copy_limit = bytes;

@@ -82,6 +82,41 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// One step of long work (pulling or building an image), for progress displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// What is being done, e.g. `pulling llm-sandbox/python:latest`.
+    pub task: String,
+    /// The latest status line.
+    pub message: String,
+    /// Bytes (or steps) done so far, when the engine says.
+    pub current: Option<u64>,
+    /// Bytes (or steps) in all, when the engine says.
+    pub total: Option<u64>,
+    /// Whether the task has finished.
+    pub done: bool,
+}
+
+/// Receives [`Progress`] as long work goes on.
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&Progress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
+impl ProgressSink {
+    /// Reports one step, and logs it.
+    pub(crate) fn report(sink: Option<&ProgressSink>, progress: Progress) {
+        tracing::info!("{}: {}", progress.task, progress.message);
+        if let Some(sink) = sink {
+            (sink.0)(&progress);
+        }
+    }
+}
+
 /// Everything a backend needs to create a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxSpec {
@@ -105,6 +140,8 @@ pub struct SandboxSpec {
     pub engine: EngineConfig,
     /// Build the image from this Dockerfile (container backends; context: its folder).
     pub dockerfile: Option<PathBuf>,
+    /// Where pull and build progress goes (besides the logs).
+    pub progress: Option<ProgressSink>,
     /// Keep an image the session built after close (container backends).
     pub keep_template: bool,
     /// Commit the container's state to a new image on close (container backends); the root
@@ -131,6 +168,7 @@ impl Default for SandboxSpec {
             install_network: false,
             engine: EngineConfig::default(),
             dockerfile: None,
+            progress: None,
             keep_template: false,
             commit_container: false,
         }

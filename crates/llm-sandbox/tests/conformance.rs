@@ -900,9 +900,12 @@ async fn containers_build_from_a_dockerfile_and_commit_their_state() {
             "FROM llm-sandbox/python:latest\nCOPY greeting.txt /greeting.txt\n",
         )
         .unwrap();
+        let progress = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = progress.clone();
         let builder = lang("python")
             .dockerfile(context.path().join("Dockerfile"))
-            .commit_container(true);
+            .commit_container(true)
+            .on_progress(move |step| seen.lock().unwrap().push(step.clone()));
         let Some(session) = open(backend, builder).await else {
             continue;
         };
@@ -913,6 +916,17 @@ async fn containers_build_from_a_dockerfile_and_commit_their_state() {
             .await
             .unwrap();
         assert_eq!(result.stdout, "built\n", "{backend}: {result:?}");
+        let steps = progress.lock().unwrap().clone();
+        assert!(
+            steps
+                .iter()
+                .any(|p| p.task.contains("building") && p.message.contains("COPY")),
+            "{backend}: no build progress: {steps:?}"
+        );
+        assert!(
+            steps.last().is_some_and(|p| p.done),
+            "{backend}: the build never finished: {steps:?}"
+        );
         let report = session.close().await.unwrap();
         let committed = report
             .committed_image

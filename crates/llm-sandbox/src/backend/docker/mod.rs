@@ -25,7 +25,7 @@ use super::{
     Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
 };
 use crate::error::{Error, Result};
-use crate::spec::{NetworkMode, SandboxSpec};
+use crate::spec::{NetworkMode, Progress, ProgressSink, SandboxSpec};
 
 pub use client::connect;
 pub use config::{LABEL_MANAGED, LABEL_OWNER};
@@ -59,7 +59,7 @@ impl DockerBackend {
         let client = client::connect(kind, &spec.engine).await?;
         let (image, built_image) = match &spec.dockerfile {
             Some(dockerfile) => {
-                let tag = build_image(&client, kind, dockerfile).await?;
+                let tag = build_image(&client, kind, dockerfile, spec.progress.as_ref()).await?;
                 let removable = (!spec.keep_template).then(|| tag.clone());
                 (tag, removable)
             }
@@ -68,7 +68,7 @@ impl DockerBackend {
                     .image
                     .clone()
                     .ok_or_else(|| Error::invalid(format!("the {kind} backend needs an image")))?;
-                ensure_image(&client, kind, &image).await?;
+                ensure_image(&client, kind, &image, spec.progress.as_ref()).await?;
                 (image, None)
             }
         };
@@ -471,11 +471,12 @@ impl Backend for DockerBackend {
 }
 
 /// Builds an image from `dockerfile` (context: its folder); returns its tag. Build output goes
-/// to the logs as it comes.
+/// to the progress sink and the logs as it comes.
 async fn build_image(
     client: &Docker,
     kind: BackendKind,
     dockerfile: &std::path::Path,
+    sink: Option<&ProgressSink>,
 ) -> Result<String> {
     let context_dir = dockerfile
         .parent()
@@ -515,7 +516,18 @@ async fn build_image(
         .rm(true)
         .forcerm(true)
         .build();
-    tracing::info!("{kind}: building {tag} from {}", dockerfile.display());
+    let task = format!("{kind}: building {} as {tag}", dockerfile.display());
+    let report = |message: &str, done: bool| {
+        let progress = Progress {
+            task: task.clone(),
+            message: message.into(),
+            current: None,
+            total: None,
+            done,
+        };
+        ProgressSink::report(sink, progress);
+    };
+    report("starting", false);
     let mut build = client.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(step) = build.next().await {
         let step =
@@ -526,7 +538,7 @@ async fn build_image(
             .map(str::trim_end)
             .filter(|l| !l.is_empty())
         {
-            tracing::info!("{kind}: build: {line}");
+            report(line, false);
         }
         if let Some(detail) = step.error_detail.and_then(|d| d.message) {
             return Err(Error::Sandbox(format!(
@@ -535,15 +547,29 @@ async fn build_image(
             )));
         }
     }
+    report("done", true);
     Ok(tag)
 }
 
 /// Uses a local image, or pulls it (progress in the logs); a clear error when neither works.
-async fn ensure_image(client: &Docker, kind: BackendKind, image: &str) -> Result<()> {
+async fn ensure_image(
+    client: &Docker,
+    kind: BackendKind,
+    image: &str,
+    sink: Option<&ProgressSink>,
+) -> Result<()> {
     if client.inspect_image(image).await.is_ok() {
         return Ok(());
     }
-    tracing::info!("{kind}: pulling {image}");
+    let task = format!("{kind}: pulling {image}");
+    let step = |message: String, current: Option<u64>, total: Option<u64>, done: bool| Progress {
+        task: task.clone(),
+        message,
+        current,
+        total,
+        done,
+    };
+    ProgressSink::report(sink, step("starting".into(), None, None, false));
     let options = CreateImageOptionsBuilder::new().from_image(image).build();
     let mut pull = client.create_image(Some(options), None, None);
     let mut last_status = String::new();
@@ -552,7 +578,9 @@ async fn ensure_image(client: &Docker, kind: BackendKind, image: &str) -> Result
             Ok(info) => {
                 let status = format!("{} {}", info.status.unwrap_or_default(), info.progress.unwrap_or_default());
                 if status != last_status {
-                    tracing::info!("{kind}: {image}: {status}");
+                    let detail = info.progress_detail.unwrap_or_default();
+                    let (current, total) = (detail.current.map(|c| c as u64), detail.total.map(|t| t as u64));
+                    ProgressSink::report(sink, step(status.clone(), current, total, false));
                     last_status = status;
                 }
             }
@@ -566,6 +594,7 @@ async fn ensure_image(client: &Docker, kind: BackendKind, image: &str) -> Result
             }
         }
     }
+    ProgressSink::report(sink, step("done".into(), None, None, true));
     Ok(())
 }
 
