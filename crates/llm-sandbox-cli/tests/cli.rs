@@ -266,7 +266,15 @@ fn doctor_finds_the_native_backend() {
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
     assert!(report.contains("native: available"), "{report}");
-    assert!(report.contains("docker: not available"), "{report}");
+    assert!(report.contains("kubernetes: not available"), "{report}");
+    // Backends the environment says are there (CI: all of them) must be found.
+    let backends = std::env::var("LLM_SANDBOX_BACKENDS").unwrap_or_default();
+    for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        assert!(
+            report.contains(&format!("{backend}: available")),
+            "{backend}: {report}"
+        );
+    }
 }
 
 #[test]

@@ -32,8 +32,17 @@ pub use config::{LABEL_MANAGED, LABEL_OWNER};
 
 /// The shell script every command runs under: run the command, then kill every other process
 /// of the code's user (what the run left behind), and exit with the command's status. The
-/// command is passed as arguments, never interpolated.
-const RUN_WRAPPER: &str = "\"$@\"; status=$?; kill -9 -1 2>/dev/null; exit $status";
+/// command is passed as arguments, never interpolated; the shell's own messages (such as
+/// "Killed") are silenced so that stderr is the command's alone.
+const RUN_WRAPPER: &str = r#"exec 4>&2 2>/dev/null
+command -v "$1" >/dev/null || { printf 'llm-sandbox: %s: command not found\n' "$1" >&4; exit 127; }
+"$@" 2>&4 4>&-
+status=$?
+kill -9 -1
+exit $status"#;
+/// Prints the container's OOM-kill counters (cgroup v1 or v2), readable by the code's user.
+const READ_OOM_KILLS: &str =
+    "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null; exit 0";
 /// Kills every process of the code's user (after a timeout).
 const KILL_ALL: &str = "kill -9 -1 2>/dev/null; exit 0";
 
@@ -51,6 +60,8 @@ pub struct DockerBackend {
     built_image: Option<String>,
     /// Whether close commits the container to a new image first.
     commit: bool,
+    /// The container's OOM-kill count when last read (a new container has had none).
+    oom_kills_seen: u64,
 }
 
 impl DockerBackend {
@@ -91,6 +102,7 @@ impl DockerBackend {
             image,
             built_image,
             commit: spec.commit_container,
+            oom_kills_seen: 0,
         };
         backend
             .client
@@ -178,8 +190,24 @@ impl DockerBackend {
         })
     }
 
-    /// Runs one command through the wrapper, with its timeout and output limit.
+    /// Runs one command and tells whether the OOM killer ended it.
     async fn run(
+        &mut self,
+        request: ExecRequest,
+        on_output: OutputCallback<'_>,
+    ) -> Result<ExecOutput> {
+        let mut result = self.run_raw(request, on_output).await?;
+        // A SIGKILL is the OOM killer's when the container's OOM-kill count went up.
+        if result.exit_code == 137 && !result.timed_out {
+            let kills = self.oom_kills().await?;
+            result.out_of_memory = kills > self.oom_kills_seen;
+            self.oom_kills_seen = kills;
+        }
+        Ok(result)
+    }
+
+    /// Runs one command through the wrapper, with its timeout and output limit.
+    async fn run_raw(
         &mut self,
         request: ExecRequest,
         on_output: OutputCallback<'_>,
@@ -253,7 +281,6 @@ impl DockerBackend {
                 result.exit_code = 137;
             }
         }
-        result.out_of_memory = result.exit_code == 137 && !result.timed_out;
         result.duration = started_at.elapsed();
         Ok(result)
     }
@@ -310,6 +337,25 @@ impl DockerBackend {
                 _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
+    }
+
+    /// How many processes the kernel's OOM killer has killed in the container so far.
+    async fn oom_kills(&mut self) -> Result<u64> {
+        let request = ExecRequest {
+            argv: vec!["/bin/sh".into(), "-c".into(), READ_OOM_KILLS.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: "/".into(),
+            timeout: Duration::from_secs(30),
+            output_limit: 4096,
+            ..Default::default()
+        };
+        let output = self.run_raw(request, &mut |_, _| {}).await?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(text
+            .lines()
+            .filter_map(|line| line.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0))
     }
 
     /// Commits the container to a new tag beside its image's (never over it); returns the tag.
@@ -685,11 +731,7 @@ pub async fn probe(
         (
             "engine".into(),
             format!(
-                "{} {} (API {})",
-                version
-                    .platform
-                    .map(|p| p.name)
-                    .unwrap_or_else(|| kind.name().into()),
+                "{kind} {} (API {})",
                 version.version.unwrap_or_default(),
                 version.api_version.unwrap_or_default()
             ),
