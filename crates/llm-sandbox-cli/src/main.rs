@@ -67,7 +67,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Command::Languages(args) => languages::languages(&args),
             Command::Doctor => Ok(doctor::doctor().await),
             Command::Gc(args) => Ok(gc::gc(&args).await),
-            Command::Images(args) => images::images(&args),
+            Command::Images(args) => images::images(&args).await,
         }
     })
 }

@@ -213,7 +213,7 @@ fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
 
 /// Draws image pulls and builds as a progress bar on stderr, only when stderr is a terminal
 /// (so that scripts see nothing but the program's own output).
-fn progress_bar() -> impl Fn(&Progress) + Send + Sync + 'static {
+pub fn progress_bar() -> impl Fn(&Progress) + Send + Sync + 'static {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {bytes}/{total_bytes}")

@@ -294,9 +294,9 @@ fn auto_follows_the_configured_order_and_says_what_it_skipped() {
 }
 
 #[test]
-fn images_build_needs_offline_and_reuses_what_is_built() {
-    let output = llm_sandbox(&["images", "build", "python"]);
-    assert_sandbox_failure(&output, "offline");
+fn images_build_reports_a_missing_registry_and_reuses_what_is_built_offline() {
+    let output = llm_sandbox(&["images", "build", "--docker", "cobol"]);
+    assert_sandbox_failure(&output, "no image recipe for `cobol`");
     let backends = std::env::var("LLM_SANDBOX_BACKENDS").unwrap_or_default();
     if !backends.split(',').any(|b| b.trim() == "docker") {
         eprintln!("SKIPPED: the offline image check needs docker in LLM_SANDBOX_BACKENDS");

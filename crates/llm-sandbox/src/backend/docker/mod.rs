@@ -70,7 +70,8 @@ impl DockerBackend {
         let client = client::connect(kind, &spec.engine).await?;
         let (image, built_image) = match &spec.dockerfile {
             Some(dockerfile) => {
-                let tag = build_image(&client, kind, dockerfile, spec.progress.as_ref()).await?;
+                let tag =
+                    build_session_image(&client, kind, dockerfile, spec.progress.as_ref()).await?;
                 let removable = (!spec.keep_template).then(|| tag.clone());
                 (tag, removable)
             }
@@ -516,14 +517,33 @@ impl Backend for DockerBackend {
     }
 }
 
-/// Builds an image from `dockerfile` (context: its folder); returns its tag. Build output goes
-/// to the progress sink and the logs as it comes.
-async fn build_image(
+/// Builds image `tag` from `dockerfile` (a path relative to `context_dir`) on the engine of
+/// `kind`, reporting progress as it goes (e.g. `llm-sandbox images build`).
+pub async fn build(
+    kind: BackendKind,
+    engine: &crate::spec::EngineConfig,
+    context_dir: &std::path::Path,
+    dockerfile: &str,
+    tag: &str,
+    sink: Option<&ProgressSink>,
+) -> Result<()> {
+    let client = client::connect(kind, engine).await?;
+    build_image(&client, kind, context_dir, dockerfile, tag, sink).await
+}
+
+/// Builds the session image from host file `dockerfile` (context: its folder); returns the tag.
+async fn build_session_image(
     client: &Docker,
     kind: BackendKind,
     dockerfile: &std::path::Path,
     sink: Option<&ProgressSink>,
 ) -> Result<String> {
+    if !dockerfile.is_file() {
+        return Err(Error::invalid(format!(
+            "dockerfile {} does not exist",
+            dockerfile.display()
+        )));
+    }
     let context_dir = dockerfile
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -534,12 +554,25 @@ async fn build_image(
         .ok_or_else(|| {
             Error::invalid(format!("dockerfile {} names no file", dockerfile.display()))
         })?;
-    if !dockerfile.is_file() {
-        return Err(Error::invalid(format!(
-            "dockerfile {} does not exist",
-            dockerfile.display()
-        )));
-    }
+    let tag = format!(
+        "llm-sandbox-built/{}-{}:latest",
+        std::process::id(),
+        next_id()
+    );
+    build_image(client, kind, context_dir, name, &tag, sink).await?;
+    Ok(tag)
+}
+
+/// Builds image `tag` from `dockerfile` within `context_dir`. Build output goes to the
+/// progress sink and the logs as it comes.
+async fn build_image(
+    client: &Docker,
+    kind: BackendKind,
+    context_dir: &std::path::Path,
+    dockerfile: &str,
+    tag: &str,
+    sink: Option<&ProgressSink>,
+) -> Result<()> {
     let mut context = tar::Builder::new(Vec::new());
     context.follow_symlinks(false);
     context.append_dir_all(".", context_dir).map_err(|e| {
@@ -551,18 +584,13 @@ async fn build_image(
     let context = context
         .into_inner()
         .map_err(|e| Error::io("packing the build context", e))?;
-    let tag = format!(
-        "llm-sandbox-built/{}-{}:latest",
-        std::process::id(),
-        next_id()
-    );
     let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
-        .dockerfile(name)
-        .t(&tag)
+        .dockerfile(dockerfile)
+        .t(tag)
         .rm(true)
         .forcerm(true)
         .build();
-    let task = format!("{kind}: building {} as {tag}", dockerfile.display());
+    let task = format!("{kind}: building {tag} from {dockerfile}");
     let report = |message: &str, done: bool| {
         let progress = Progress {
             task: task.clone(),
@@ -576,8 +604,7 @@ async fn build_image(
     report("starting", false);
     let mut build = client.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(step) = build.next().await {
-        let step =
-            step.map_err(|e| engine_error(kind, &format!("building {}", dockerfile.display()), e))?;
+        let step = step.map_err(|e| engine_error(kind, &format!("building {tag}"), e))?;
         if let Some(line) = step
             .stream
             .as_deref()
@@ -588,13 +615,12 @@ async fn build_image(
         }
         if let Some(detail) = step.error_detail.and_then(|d| d.message) {
             return Err(Error::Sandbox(format!(
-                "{kind}: building {} failed: {detail}",
-                dockerfile.display()
+                "{kind}: building {tag} failed: {detail}"
             )));
         }
     }
     report("done", true);
-    Ok(tag)
+    Ok(())
 }
 
 /// Uses a local image, or pulls it (progress in the logs); a clear error when neither works.
