@@ -342,14 +342,7 @@ impl DockerBackend {
 
     /// How many processes the kernel's OOM killer has killed in the container so far.
     async fn oom_kills(&mut self) -> Result<u64> {
-        let request = ExecRequest {
-            argv: vec!["/bin/sh".into(), "-c".into(), READ_OOM_KILLS.into()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            cwd: "/".into(),
-            timeout: Duration::from_secs(30),
-            output_limit: 4096,
-            ..Default::default()
-        };
+        let request = internal_request(["/bin/sh", "-c", READ_OOM_KILLS]);
         let output = self.run_raw(request, &mut |_, _| {}).await?;
         let text = String::from_utf8_lossy(&output.stdout);
         Ok(text
@@ -460,14 +453,7 @@ impl Backend for DockerBackend {
 
     async fn get_archive(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>> {
         // Some engines (Podman) follow a symlink named as the source: refuse it, as native does.
-        let probe = ExecRequest {
-            argv: vec!["test".into(), "-L".into(), path.to_string()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            cwd: "/".into(),
-            timeout: Duration::from_secs(30),
-            output_limit: 4096,
-            ..Default::default()
-        };
+        let probe = internal_request(["test", "-L", path]);
         if self.run(probe, &mut |_, _| {}).await?.exit_code == 0 {
             return Err(Error::Sandbox(format!(
                 "copying {path} out: it is a symbolic link; refusing to copy it"
@@ -668,6 +654,18 @@ async fn ensure_image(
     }
     ProgressSink::report(sink, step("done".into(), None, None, true));
     Ok(())
+}
+
+/// A small command of the backend's own (not the user's), run as the code's user.
+fn internal_request<const N: usize>(argv: [&str; N]) -> ExecRequest {
+    ExecRequest {
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: "/".into(),
+        timeout: Duration::from_secs(30),
+        output_limit: 4096,
+        ..Default::default()
+    }
 }
 
 fn engine_error(kind: BackendKind, what: &str, error: bollard::errors::Error) -> Error {
