@@ -1,5 +1,6 @@
 //! `llm-sandbox`: run untrusted, model-written code in a sandbox from the command line.
 
+mod check;
 mod doctor;
 mod gc;
 mod images;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run code in a sandbox, passing its output and exit code through.
     Run(Box<run::RunArgs>),
+    /// Check code against a security policy without running it (exit 1 when blocked).
+    Check(check::CheckArgs),
     /// List the supported languages and whether their toolchains are installed.
     Languages(languages::LanguagesArgs),
     /// Check which backends work on this host, and why not.
@@ -66,6 +69,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Command::Run(args) => run::run(*args).await,
             Command::Languages(args) => languages::languages(&args),
             Command::Doctor => Ok(doctor::doctor().await),
+            Command::Check(args) => check::check(&args),
             Command::Gc(args) => Ok(gc::gc(&args).await),
             Command::Images(args) => images::images(&args).await,
         }

@@ -3,20 +3,24 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use llm_sandbox::{
-    auto_order, parse_size, BackendKind, Error, ExecutionResult, LanguageRegistry, NetworkMode,
-    Progress, ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
+    auto_order, parse_size, BackendKind, Error, ExecutionResult, LanguageHandler, LanguageRegistry,
+    NetworkMode, Progress, ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
+    SecurityPolicy,
 };
 use serde::Serialize;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// The exit status when the program ran out of time (as `timeout(1)` reports it).
 const EXIT_TIMED_OUT: u8 = 124;
+/// The exit status when a security policy blocked the code.
+const EXIT_POLICY_BLOCKED: u8 = 126;
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: the program's own exit code; 124 when it timed out; 125 when the sandbox itself \
@@ -81,7 +85,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = parse_network)]
     network: NetworkMode,
 
-    /// A security policy (not available in this version: any use fails).
+    /// A security policy: a preset (minimal, development, educational, data_science,
+    /// web_scraping, production, strict) or a TOML file. Blocked code exits 126, unrun.
     #[arg(long, value_name = "NAME|FILE")]
     policy: Option<String>,
 
@@ -116,10 +121,23 @@ enum Outcome {
 
 /// Runs the code and returns the exit status to leave with.
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
-    if args.policy.is_some() {
-        bail!("security policies are not available in this version; run without --policy");
+    let code = read_code(args.file.as_deref(), args.code.as_deref())?;
+    let policy = args
+        .policy
+        .as_deref()
+        .map(SecurityPolicy::load)
+        .transpose()?;
+    if let Some(policy) = &policy {
+        // Checked before any sandbox is made: blocked code costs nothing.
+        let (safe, violations) =
+            policy.is_safe(language(&args.lang, args.file.as_deref())?.as_ref(), &code);
+        if !safe {
+            for violation in &violations {
+                eprintln!("llm-sandbox: {violation}");
+            }
+            return Ok(ExitCode::from(EXIT_POLICY_BLOCKED));
+        }
     }
-    let code = read_code(&args)?;
     let stdin = args
         .stdin_file
         .as_deref()
@@ -140,9 +158,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-/// The code, from FILE, `--code` or stdin.
-fn read_code(args: &RunArgs) -> Result<String> {
-    match (args.file.as_deref(), args.code.as_deref()) {
+/// The code, from FILE, `--code` or stdin (FILE or CODE `-`).
+pub fn read_code(file: Option<&Path>, code: Option<&str>) -> Result<String> {
+    match (file, code) {
         (Some(path), None) if path == Path::new("-") => read_stdin(),
         (None, Some("-")) => read_stdin(),
         (Some(path), None) => std::fs::read_to_string(path)
@@ -165,23 +183,21 @@ fn read_stdin() -> Result<String> {
 }
 
 /// The language asked for, else the one of FILE's extension, else python.
-fn language(args: &RunArgs) -> Result<String> {
+pub fn language(lang: &Option<String>, file: Option<&Path>) -> Result<Arc<dyn LanguageHandler>> {
     let registry = LanguageRegistry::new();
-    let handler = match &args.lang {
+    let handler = match lang {
         Some(lang) => registry.get(lang).map_err(|_| {
             anyhow!(
                 "language `{lang}` is not supported; use {} or an alias (see `llm-sandbox languages`)",
                 registry.names().join(", ")
             )
         })?,
-        None => args
-            .file
-            .as_deref()
+        None => file
             .and_then(Path::extension)
             .and_then(|extension| registry.by_extension(&extension.to_string_lossy()))
             .map_or_else(|| registry.get("python"), Ok)?,
     };
-    Ok(handler.name().to_string())
+    Ok(handler)
 }
 
 fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
@@ -194,7 +210,7 @@ fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
         output: args.output_limit.unwrap_or(defaults.output),
     };
     let mut builder = SandboxSession::builder()
-        .lang(language(args)?)
+        .lang(language(&args.lang, args.file.as_deref())?.name())
         .execution_timeout(args.timeout)
         .limits(limits)
         .network(args.network.clone());

@@ -165,9 +165,58 @@ fn an_env_value_without_equals_fails_with_125() {
 }
 
 #[test]
-fn a_policy_fails_with_125_until_policies_exist() {
-    let output = llm_sandbox(&["run", "--policy", "strict", "-c", "print(1)"]);
-    assert_sandbox_failure(&output, "not available in this version");
+fn a_policy_blocks_with_126_and_lets_safe_code_run() {
+    let code = "print('never')\nimport subprocess";
+    let output = llm_sandbox(&["run", "--policy", "production", "-c", code]);
+    assert_eq!(output.status.code(), Some(126), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "", "blocked code must not run");
+    let report = stderr(&output);
+    assert!(
+        report.starts_with("llm-sandbox: line 2:") && report.contains("subprocess"),
+        "{report}"
+    );
+
+    let output = llm_sandbox(&["run", "--policy", "production", "-c", "print('fine')"]);
+    assert_prints(&output, "fine\n");
+    let output = llm_sandbox(&["run", "--policy", "no-such-policy", "-c", "print(1)"]);
+    assert_sandbox_failure(&output, "neither a security preset");
+}
+
+#[test]
+fn check_prints_violations_and_exits_1_when_blocked() {
+    let output = llm_sandbox(&[
+        "check",
+        "-l",
+        "go",
+        "-c",
+        "package main\nimport (\n  x \"os/exec\"\n)\nfunc main() { x.Command(\"id\") }",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("line 3:") && stdout(&output).contains("os/exec"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = llm_sandbox(&[
+        "check",
+        "--json",
+        "--policy",
+        "strict",
+        "-c",
+        "s = '# import os'\nprint(s)",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        json(&output),
+        serde_json::json!({"safe": true, "violations": []})
+    );
+
+    let output = llm_sandbox(&["check", "--json", "-c", "__import__('os').system('id')"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["safe"], false);
+    assert_eq!(report["violations"][0]["line"], 1);
 }
 
 #[test]

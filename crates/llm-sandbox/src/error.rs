@@ -60,6 +60,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// The code violates the session's security policy and was not run.
+    #[error("the security policy blocked the code: {}", describe_violations(.violations))]
+    SecurityViolation {
+        /// Every violation, with its line.
+        violations: Vec<crate::security::Violation>,
+    },
+
     /// A caller passed something that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -76,6 +83,14 @@ pub enum Error {
         /// The underlying error.
         error: std::io::Error,
     },
+}
+
+fn describe_violations(violations: &[crate::security::Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("line {}: {} ({})", v.line, v.description, v.severity))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

@@ -20,6 +20,7 @@ pub mod blocking;
 mod error;
 pub mod language;
 mod result;
+pub mod security;
 mod session;
 mod spec;
 
@@ -27,6 +28,9 @@ pub use backend::{Backend, BackendKind, CloseReport};
 pub use error::{Error, Result};
 pub use language::{LanguageHandler, LanguageRegistry};
 pub use result::{ExecutionResult, PlotOutput};
+pub use security::{
+    RestrictedModule, SecurityIssueSeverity, SecurityPattern, SecurityPolicy, Violation,
+};
 pub use session::{auto_order, CommandOptions, RunOptions, SandboxSession, SandboxSessionBuilder};
 pub use spec::{
     parse_size, EngineConfig, NetworkMode, Progress, ProgressSink, ResourceLimits, SandboxSpec,

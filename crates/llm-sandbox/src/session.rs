@@ -17,6 +17,7 @@ use crate::language::{
     find_program, validate_library_name, LanguageHandler, LanguageRegistry, RunContext,
 };
 use crate::result::ExecutionResult;
+use crate::security::{SecurityPolicy, Violation};
 use crate::spec::{validate_sandbox_path, NetworkMode, ResourceLimits, SandboxSpec};
 
 /// Options for one [`SandboxSession::run_with`].
@@ -59,6 +60,8 @@ pub struct SandboxSessionBuilder {
     registry: LanguageRegistry,
     copy_limit: u64,
     verbose: bool,
+    policy: Option<SecurityPolicy>,
+    policy_advisory: bool,
 }
 
 impl Default for SandboxSessionBuilder {
@@ -75,6 +78,8 @@ impl Default for SandboxSessionBuilder {
             registry: LanguageRegistry::new(),
             copy_limit: 1 << 30,
             verbose: false,
+            policy: None,
+            policy_advisory: false,
         }
     }
 }
@@ -212,6 +217,17 @@ impl SandboxSessionBuilder {
         self.copy_limit = bytes;
         self
     }
+    /// Checks code against `policy` before every run; code that violates it is not run (see
+    /// [`policy_advisory`](Self::policy_advisory)).
+    pub fn security_policy(mut self, policy: SecurityPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+    /// Reports violations in the logs but runs the code anyway.
+    pub fn policy_advisory(mut self, advisory: bool) -> Self {
+        self.policy_advisory = advisory;
+        self
+    }
     /// Logs each step of the session (open, every command with its exit code and duration,
     /// close) at INFO instead of DEBUG, through `tracing`.
     pub fn verbose(mut self, verbose: bool) -> Self {
@@ -255,6 +271,8 @@ impl SandboxSessionBuilder {
             env: self.env,
             copy_limit: self.copy_limit,
             verbose: self.verbose,
+            policy: self.policy,
+            policy_advisory: self.policy_advisory,
             state: Arc::new(Mutex::new(State::NotOpen)),
         })
     }
@@ -337,6 +355,8 @@ pub struct SandboxSession {
     env: Vec<(String, String)>,
     copy_limit: u64,
     verbose: bool,
+    policy: Option<SecurityPolicy>,
+    policy_advisory: bool,
     state: Arc<Mutex<State>>,
 }
 
@@ -444,6 +464,15 @@ impl SandboxSession {
 
     /// Runs `code` with per-run options.
     pub async fn run_with(&self, code: &str, options: RunOptions) -> Result<ExecutionResult> {
+        let (safe, violations) = self.is_safe(code);
+        if !safe {
+            if !self.policy_advisory {
+                return Err(Error::SecurityViolation { violations });
+            }
+            for violation in &violations {
+                tracing::warn!("security policy (advisory): {violation}");
+            }
+        }
         for (key, _) in &options.env {
             validate_env_key(key)?;
         }
@@ -666,12 +695,14 @@ impl SandboxSession {
         archive::extract(&tar, name, dest.as_ref())
     }
 
-    /// Checks `code` against the session's security policy: `(safe, violations)`.
-    ///
-    /// Sessions carry no policy yet (the policy engine is its own piece of work), so every code
-    /// is reported safe; the isolation is the security boundary either way.
-    pub fn is_safe(&self, _code: &str) -> (bool, Vec<String>) {
-        (true, Vec::new())
+    /// Checks `code` against the session's security policy: `(safe, violations)`. Without a
+    /// policy every code is safe. Never changes the policy. The check is advisory by nature:
+    /// the isolation is the security boundary.
+    pub fn is_safe(&self, code: &str) -> (bool, Vec<Violation>) {
+        match &self.policy {
+            Some(policy) => policy.is_safe(self.handler.as_ref(), code),
+            None => (true, Vec::new()),
+        }
     }
 
     /// Runs one request on the backend, logging it.

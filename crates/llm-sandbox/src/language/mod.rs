@@ -5,11 +5,18 @@
 //! and any a user registers.
 
 mod cpp;
+mod detect;
 mod go;
 mod java;
 mod javascript;
 mod python;
 mod ruby;
+
+/// Source masking for the security check (comments removed, string contents blanked).
+///
+/// The file lives in `security/`; it is mounted here because [`LanguageHandler`] uses it.
+#[path = "../security/source.rs"]
+pub mod source;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +31,7 @@ pub use ruby::Ruby;
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
+use source::{MaskedSource, Syntax};
 
 /// Where one run's files live inside the sandbox, and what the handler may tune for it.
 #[derive(Debug, Clone)]
@@ -101,6 +109,28 @@ pub trait LanguageHandler: Send + Sync + fmt::Debug {
             BackendKind::Native => None,
             _ => Some(format!("llm-sandbox/{}:latest", self.name())),
         }
+    }
+
+    /// The lexical family of the language's source: how its comments and string literals look.
+    ///
+    /// The security check lexes code with it into a [`MaskedSource`] before matching patterns,
+    /// so that comments and string contents never match. The default is [`Syntax::CLike`].
+    fn syntax(&self) -> Syntax {
+        Syntax::CLike
+    }
+
+    /// The 1-based lines of `source` that import or load `module`, sorted, without duplicates.
+    ///
+    /// `source` is the code lexed with [`syntax`](Self::syntax). A use is whatever makes the
+    /// module available in this language (an import, `require`, `#include`, a dynamic import
+    /// taking the name as a string literal); a module also covers its submodules (`os` covers
+    /// `os.path`). Comments and unrelated string literals never count. Names built at run time
+    /// cannot be seen: this is an advisory check, the sandbox is the boundary.
+    ///
+    /// The default finds nothing: the language cannot detect modules, so restricted modules
+    /// never match its code.
+    fn module_uses(&self, _source: &MaskedSource, _module: &str) -> Vec<usize> {
+        Vec::new()
     }
 }
 

@@ -1,5 +1,11 @@
 //! Ruby.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::detect::{covers, lines, literals_after};
+use super::source::{MaskedSource, Syntax};
 use super::{argv, LanguageHandler, RunContext, Toolchain};
 use crate::error::Result;
 
@@ -44,5 +50,79 @@ impl LanguageHandler for Ruby {
         ]);
         command.extend(libraries.iter().cloned());
         Ok(command)
+    }
+    fn syntax(&self) -> Syntax {
+        Syntax::Ruby
+    }
+    /// `require`, `require_relative`, `Kernel.require` and `autoload` with a literal feature name
+    /// (`.rb`/`.so` optional); a feature covers the ones below it (`net` covers `net/http`).
+    fn module_uses(&self, source: &MaskedSource, module: &str) -> Vec<usize> {
+        let module = feature(module);
+        lines(
+            literals_after(source, &REQUIRE)
+                .filter(|literal| covers(module, feature(&literal.value), '/'))
+                .map(|literal| literal.line)
+                .collect(),
+        )
+    }
+}
+
+/// `require 'm'`, `require("m")`, `require_relative 'm'`, `Kernel.require 'm'`,
+/// `autoload :M, 'm'` (also with `%q(m)`); `load` runs a file and is not a module.
+static REQUIRE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?:\b(?:require|require_relative)\b\s*\(?\s*|\bautoload\b\s*\(?\s*:\w+\s*,\s*)(?:['"]|%[qQ]?[(\[{<|!/])"#,
+    )
+    .expect("valid regex")
+});
+
+/// A feature name without a `.rb`/`.so`/`.bundle` extension.
+fn feature(name: &str) -> &str {
+    let name = name.trim();
+    [".rb", ".so", ".bundle"]
+        .iter()
+        .find_map(|extension| name.strip_suffix(extension))
+        .unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(code: &str, module: &str) -> Vec<usize> {
+        Ruby.module_uses(&MaskedSource::new(code, Ruby.syntax()), module)
+    }
+
+    #[test]
+    fn requires() {
+        assert_eq!(uses("require 'socket'", "socket"), [1]);
+        assert_eq!(uses("x = 1\nrequire \"open3\"", "open3"), [2]);
+        assert_eq!(uses("require('socket')", "socket"), [1]);
+        assert_eq!(uses("require_relative 'socket'", "socket"), [1]);
+        assert_eq!(uses("Kernel.require('socket')", "socket"), [1]);
+        assert_eq!(uses("Kernel.require 'socket'", "socket"), [1]);
+        assert_eq!(uses("require 'socket.so'", "socket"), [1]);
+        assert_eq!(uses("require 'net/http'", "net/http"), [1]);
+        assert_eq!(uses("require 'net/http'", "net"), [1]);
+        assert_eq!(uses("require %q(socket)", "socket"), [1]);
+        assert_eq!(uses("autoload :Socket, 'socket'", "socket"), [1]);
+        assert_eq!(uses("x = \"#{require 'socket'}\"", "socket"), [1]);
+    }
+
+    #[test]
+    fn comments_strings_load_and_similar_names_do_not_count() {
+        for code in [
+            "load 'socket.rb'",
+            "# require 'socket'",
+            "=begin\nrequire 'socket'\n=end",
+            "puts \"require 'socket'\"",
+            "puts 'socket'",
+            "require 'socketry'",
+            "require 'my/socket'",
+            "required 'socket'",
+            "s = <<~EOS\n  require 'socket'\nEOS",
+        ] {
+            assert_eq!(uses(code, "socket"), Vec::<usize>::new(), "{code:?}");
+        }
     }
 }
