@@ -348,6 +348,12 @@ mod tests {
     }
 
     #[test]
+    fn the_code_user_is_the_sandbox_user() {
+        let id = crate::spec::SANDBOX_UID;
+        assert_eq!(CODE_USER, format!("{id}:{id}"));
+    }
+
+    #[test]
     fn defaults_are_locked_down() {
         let body = create_body(
             BackendKind::Docker,
