@@ -1,5 +1,6 @@
 //! `llm-sandbox`: run untrusted, model-written code in a sandbox from the command line.
 
+mod bench;
 mod check;
 mod doctor;
 mod gc;
@@ -42,6 +43,8 @@ enum Command {
     Gc(gc::GcArgs),
     /// Build the project's container images.
     Images(images::ImagesArgs),
+    /// Measure sandbox latency, throughput and memory, each beside its floor without a sandbox.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Command::Check(args) => check::check(&args),
             Command::Gc(args) => Ok(gc::gc(&args).await),
             Command::Images(args) => images::images(&args).await,
+            Command::Bench(args) => bench::bench(&args).await,
         }
     })
 }
