@@ -149,6 +149,10 @@ pub trait Backend: Send + Sync {
     /// entry is the path's base name; fails when the archive would exceed `max_bytes`.
     async fn get_archive(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>>;
 
+    /// Removes a file or a directory tree (absolute path) inside the sandbox; a missing path is
+    /// not an error.
+    async fn remove(&mut self, path: &str) -> Result<()>;
+
     /// The isolation in force, as (feature, description) lines for users and `doctor`.
     fn isolation(&self) -> Vec<(String, String)>;
 

@@ -476,6 +476,20 @@ impl Backend for DockerBackend {
         Ok(tar)
     }
 
+    async fn remove(&mut self, path: &str) -> Result<()> {
+        let output = self
+            .run_raw(internal_request(["rm", "-rf", "--", path]), &mut |_, _| {})
+            .await?;
+        if output.exit_code != 0 {
+            let detail = String::from_utf8_lossy(&output.stderr);
+            return Err(Error::Sandbox(format!(
+                "removing {path}: {}",
+                detail.trim()
+            )));
+        }
+        Ok(())
+    }
+
     fn isolation(&self) -> Vec<(String, String)> {
         self.isolation.clone()
     }

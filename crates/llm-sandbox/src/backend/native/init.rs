@@ -227,6 +227,15 @@ impl Init {
                         "unexpected Start",
                     ))
                 }
+                Request::Remove { path } => {
+                    let reply = match remove_tree(Path::new(&path)) {
+                        Ok(()) => Reply::Done,
+                        Err(e) => Reply::Failed {
+                            message: format!("removing {path}: {e}"),
+                        },
+                    };
+                    self.reply(&reply)?;
+                }
                 Request::GetArchive { path, max_bytes } => {
                     match archive::pack(Path::new(&path), max_bytes) {
                         Ok(tar) => {
@@ -505,6 +514,19 @@ fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
             nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK).is_ok()
                 && std::fs::metadata(candidate).is_ok_and(|m| m.is_file())
         })
+}
+
+/// Removes `path` (a file, a link or a directory tree, never following links); missing is fine.
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Why a command cannot be prepared.

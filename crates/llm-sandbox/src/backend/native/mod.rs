@@ -397,6 +397,19 @@ impl Backend for NativeBackend {
         }
     }
 
+    async fn remove(&mut self, path: &str) -> Result<()> {
+        let request = Request::Remove {
+            path: path.to_string(),
+        };
+        match self.call(request, None, OPEN_TIMEOUT * 6).await? {
+            (Reply::Done, _) => Ok(()),
+            (Reply::Failed { message }, _) => Err(Error::Sandbox(message)),
+            (other, _) => Err(lost(std::io::Error::other(format!(
+                "unexpected reply {other:?}"
+            )))),
+        }
+    }
+
     fn isolation(&self) -> Vec<(String, String)> {
         self.isolation.clone()
     }

@@ -58,6 +58,8 @@ pub enum Request {
     PutArchive { dest_dir: String },
     /// Send `path` back as a tar Blob.
     GetArchive { path: String, max_bytes: u64 },
+    /// Remove a file or directory tree (a missing path is fine).
+    Remove { path: String },
     /// Handshake: the id maps and cgroup are in place; the keeper may start init.
     Start,
 }
