@@ -33,6 +33,19 @@ impl Default for ResourceLimits {
     }
 }
 
+impl ResourceLimits {
+    /// The enforced limits in a line for users, e.g. `memory 1024 MiB, pids 256, cpus unlimited`.
+    pub fn describe(&self) -> String {
+        let show = |value: Option<String>| value.unwrap_or_else(|| "unlimited".into());
+        format!(
+            "memory {}, pids {}, cpus {}",
+            show(self.memory.map(|b| format!("{} MiB", b >> 20))),
+            show(self.pids.map(|p| p.to_string())),
+            show(self.cpus.map(|c| c.to_string())),
+        )
+    }
+}
+
 /// The sandbox's network.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NetworkMode {

@@ -705,7 +705,6 @@ fn describe(kind: BackendKind, spec: &SandboxSpec, image: &str) -> Vec<(String, 
         NetworkMode::Host => "host (shared knowingly)".to_string(),
         NetworkMode::Other(mode) => mode.clone(),
     };
-    let limits = &spec.limits;
     vec![
         ("engine".into(), format!("{kind}, image {image}")),
         ("network".into(), network),
@@ -723,24 +722,7 @@ fn describe(kind: BackendKind, spec: &SandboxSpec, image: &str) -> Vec<(String, 
                 spec.workdir
             ),
         ),
-        (
-            "limits".into(),
-            format!(
-                "memory {}, pids {}, cpus {}",
-                limits
-                    .memory
-                    .map(|b| format!("{} MiB", b >> 20))
-                    .unwrap_or_else(|| "unlimited".into()),
-                limits
-                    .pids
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "unlimited".into()),
-                limits
-                    .cpus
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "unlimited".into()),
-            ),
-        ),
+        ("limits".into(), spec.limits.describe()),
     ]
 }
 

@@ -21,6 +21,7 @@ use super::protocol::{blocking, decode, encode, FrameKind, Reply, Request};
 use super::rootfs::{self, RootfsPlan, SANDBOX_ID};
 use super::seccomp::Filters;
 use crate::archive;
+use crate::language::find_program;
 
 /// Everything init needs, prepared by the library before forking.
 #[derive(Debug, Clone)]
@@ -508,12 +509,8 @@ fn resolve(program: &str, env: &[(String, String)]) -> Option<String> {
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_str())
         .unwrap_or("/usr/bin:/bin");
-    path.split(':')
-        .map(|dir| format!("{dir}/{program}"))
-        .find(|candidate| {
-            nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK).is_ok()
-                && std::fs::metadata(candidate).is_ok_and(|m| m.is_file())
-        })
+    let dirs: Vec<&str> = path.split(':').collect();
+    find_program(&dirs, program).map(|found| found.display().to_string())
 }
 
 /// Removes `path` (a file, a link or a directory tree, never following links); missing is fine.

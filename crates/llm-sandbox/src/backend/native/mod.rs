@@ -96,7 +96,7 @@ impl NativeBackend {
                 };
                 isolation.push((
                     "limits".into(),
-                    format!("{version}: {}", describe_limits(spec)),
+                    format!("{version}: {}", spec.limits.describe()),
                 ));
                 (Some(cgroup), Vec::new())
             }
@@ -609,17 +609,6 @@ fn fallback_rlimits(spec: &SandboxSpec) -> Vec<(Resource, u64)> {
         limits.push((Resource::RLIMIT_NPROC, pids));
     }
     limits
-}
-
-fn describe_limits(spec: &SandboxSpec) -> String {
-    let limits = &spec.limits;
-    let show = |value: Option<String>| value.unwrap_or_else(|| "unlimited".into());
-    format!(
-        "memory {}, pids {}, cpus {}",
-        show(limits.memory.map(|b| format!("{} MiB", b >> 20))),
-        show(limits.pids.map(|p| p.to_string())),
-        show(limits.cpus.map(|c| c.to_string())),
-    )
 }
 
 fn describe_isolation(spec: &SandboxSpec, own_network: bool) -> Vec<(String, String)> {
