@@ -245,7 +245,7 @@ pub fn extract(tar: &[u8], top: &str, dest: &Path) -> Result<()> {
 }
 
 /// Maps archive member `member` (which must start with `top`) to a path under `dest`.
-fn map_member(member: &Path, top: &str, dest: &Path) -> Option<PathBuf> {
+pub(crate) fn map_member(member: &Path, top: &str, dest: &Path) -> Option<PathBuf> {
     let mut components = member.components().filter(|c| *c != Component::CurDir);
     match components.next()? {
         Component::Normal(first) if first == top => {}

@@ -67,6 +67,13 @@ pub enum Error {
         violations: Vec<crate::security::Violation>,
     },
 
+    /// Plotting was asked for a language whose handler cannot capture plots.
+    #[error("plotting is not supported for {language}: only languages whose handler captures plots (python) return them; turn plotting off, or register a handler that implements `plot_capture`")]
+    PlottingNotSupported {
+        /// The session's language.
+        language: String,
+    },
+
     /// A caller passed something that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -15,6 +15,7 @@
 //! and no image. See [`backend`] for the seam other backends plug into.
 
 mod archive;
+mod artifacts;
 pub mod backend;
 pub mod blocking;
 mod error;
@@ -24,6 +25,7 @@ pub mod security;
 mod session;
 mod spec;
 
+pub use artifacts::{Artifact, ArtifactLimits, Omitted, PlotFormat};
 pub use backend::{Backend, BackendKind, CloseReport};
 pub use error::{Error, Result};
 pub use language::{LanguageHandler, LanguageRegistry};

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use base64::Engine as _;
+
+use crate::artifacts::{Artifact, Omitted};
 use crate::backend::ExecOutput;
 
 /// The outcome of running code or a command. A non-zero exit is a result, not an error.
@@ -28,8 +31,14 @@ pub struct ExecutionResult {
     /// Wall time of the run, including any compile step.
     #[serde(skip)]
     pub duration: Duration,
-    /// Plots captured during the run (filled when plotting is enabled).
+    /// Plots captured during the run, in the order they were made (when plotting is enabled;
+    /// with `keep_plots`, every plot since the last `clear_plots`).
     pub plots: Vec<PlotOutput>,
+    /// Files the run wrote under the output folder (when artifacts are collected).
+    pub artifacts: Vec<Artifact>,
+    /// Plots and files the run made that are not returned (over a limit, not a regular file),
+    /// and why. Empty when everything came back.
+    pub omitted: Vec<Omitted>,
 }
 
 /// One captured plot.
@@ -39,13 +48,22 @@ pub struct PlotOutput {
     pub format: String,
     /// The file content, base64-encoded.
     pub content_base64: String,
-    /// Width in pixels.
+    /// Width in pixels (vector formats: at `dpi`, else at 96 pixels per inch).
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
     /// Resolution, where known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpi: Option<u32>,
+}
+
+impl PlotOutput {
+    /// The decoded file content.
+    pub fn content(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.content_base64)
+            .expect("plots are encoded by the library")
+    }
 }
 
 impl ExecutionResult {
@@ -67,6 +85,8 @@ impl ExecutionResult {
             out_of_memory: output.out_of_memory,
             duration: output.duration,
             plots: Vec::new(),
+            artifacts: Vec::new(),
+            omitted: Vec::new(),
         }
     }
 }

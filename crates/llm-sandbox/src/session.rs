@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
+use crate::artifacts::{self, ArtifactLimits, CollectedFile, LeftOut, Omitted, PlotFormat};
 use crate::backend::{self, Backend, BackendKind, CloseReport, ExecOutput, ExecRequest};
 use crate::error::{Error, Result};
 use crate::language::{
-    find_program, validate_library_name, LanguageHandler, LanguageRegistry, RunContext,
+    find_program, validate_library_name, LanguageHandler, LanguageRegistry, PlotContext, RunContext,
 };
-use crate::result::ExecutionResult;
+use crate::result::{ExecutionResult, PlotOutput};
 use crate::security::{SecurityPolicy, Violation};
 use crate::spec::{validate_sandbox_path, NetworkMode, ResourceLimits, SandboxSpec};
 
@@ -62,6 +63,25 @@ pub struct SandboxSessionBuilder {
     verbose: bool,
     policy: Option<SecurityPolicy>,
     policy_advisory: bool,
+    capture: Capture,
+}
+
+/// What a session brings back from its runs besides output: plots and output-folder files.
+#[derive(Debug, Clone, Default)]
+struct Capture {
+    plotting: bool,
+    plot_format: PlotFormat,
+    keep_plots: bool,
+    collect_artifacts: bool,
+    /// Relative to the workdir.
+    output_dir: Option<String>,
+    limits: ArtifactLimits,
+}
+
+impl Capture {
+    fn output_dir(&self) -> &str {
+        self.output_dir.as_deref().unwrap_or("output")
+    }
 }
 
 impl Default for SandboxSessionBuilder {
@@ -80,6 +100,7 @@ impl Default for SandboxSessionBuilder {
             verbose: false,
             policy: None,
             policy_advisory: false,
+            capture: Capture::default(),
         }
     }
 }
@@ -239,6 +260,41 @@ impl SandboxSessionBuilder {
         self.registry = registry;
         self
     }
+    /// Captures plots from every run (default off): matplotlib figures shown, saved or left
+    /// open, seaborn and pandas plots, plotly figures and PIL images, without changing the
+    /// program. Opening fails for a language that cannot capture plots.
+    pub fn enable_plotting(mut self, enable: bool) -> Self {
+        self.capture.plotting = enable;
+        self
+    }
+    /// The format of figures captured when shown (default PNG); saved files keep their own.
+    pub fn plot_format(mut self, format: PlotFormat) -> Self {
+        self.capture.plot_format = format;
+        self
+    }
+    /// Keeps plots across runs until [`SandboxSession::clear_plots`]: each result then holds
+    /// every plot since the last clear. By default a result holds only its own run's plots.
+    pub fn keep_plots(mut self, keep: bool) -> Self {
+        self.capture.keep_plots = keep;
+        self
+    }
+    /// Returns the files each run writes under the output folder as artifacts (default off).
+    /// Collected files are moved out: the folder starts empty for the next run.
+    pub fn collect_artifacts(mut self, collect: bool) -> Self {
+        self.capture.collect_artifacts = collect;
+        self
+    }
+    /// The output folder, relative to the workdir (default `output`).
+    pub fn output_dir(mut self, dir: impl Into<String>) -> Self {
+        self.capture.output_dir = Some(dir.into());
+        self
+    }
+    /// Bounds on what one run returns, for plots and for artifacts each (default 100 files and
+    /// 64 MiB). What is over is listed in [`ExecutionResult::omitted`].
+    pub fn artifact_limits(mut self, limits: ArtifactLimits) -> Self {
+        self.capture.limits = limits;
+        self
+    }
     /// Registers one custom language handler.
     pub fn register_language(mut self, handler: Arc<dyn LanguageHandler>) -> Self {
         self.registry.register(handler);
@@ -260,6 +316,29 @@ impl SandboxSessionBuilder {
             validate_env_key(key)?;
         }
         let handler = self.registry.get(&self.lang)?;
+        if self.capture.plotting {
+            let probe = PlotContext {
+                run_dir: String::new(),
+                plots_dir: String::new(),
+                format: self.capture.plot_format.to_string(),
+            };
+            if handler.plot_capture(&probe, &[]).is_none() {
+                return Err(Error::PlottingNotSupported {
+                    language: handler.name().into(),
+                });
+            }
+        }
+        if let Some(dir) = &self.capture.output_dir {
+            let plain = !dir.is_empty()
+                && Path::new(dir)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || dir.starts_with(".llm-sandbox") {
+                return Err(Error::invalid(format!(
+                    "output folder `{dir}` must be a relative path inside the workdir, without `..` (e.g. `output`)"
+                )));
+            }
+        }
         Ok(SandboxSession {
             handler,
             backend_kind: self.backend,
@@ -273,6 +352,8 @@ impl SandboxSessionBuilder {
             verbose: self.verbose,
             policy: self.policy,
             policy_advisory: self.policy_advisory,
+            capture: self.capture,
+            kept_plots: std::sync::Mutex::new(Vec::new()),
             state: Arc::new(Mutex::new(State::NotOpen)),
         })
     }
@@ -357,6 +438,9 @@ pub struct SandboxSession {
     verbose: bool,
     policy: Option<SecurityPolicy>,
     policy_advisory: bool,
+    capture: Capture,
+    /// The last run's plots, or with `keep_plots` every plot since the last clear.
+    kept_plots: std::sync::Mutex<Vec<PlotOutput>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -371,6 +455,9 @@ impl std::fmt::Debug for SandboxSession {
 }
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// How long listing an output folder too big for one archive may take.
+const LISTING_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl SandboxSession {
     /// A builder with secure defaults.
@@ -507,10 +594,38 @@ impl SandboxSession {
             code.as_bytes(),
             0o644,
         )?;
+        let mut env = self.environment(&options.env);
+        let plots_dir = format!("{run_dir}/plots");
+        if self.capture.plotting {
+            let ctx = PlotContext {
+                run_dir: run_dir.clone(),
+                plots_dir: plots_dir.clone(),
+                format: self.capture.plot_format.to_string(),
+            };
+            let capture = self.handler.plot_capture(&ctx, &env).ok_or_else(|| {
+                Error::PlottingNotSupported {
+                    language: self.handler.name().into(),
+                }
+            })?;
+            packer.dir(&format!("{run_name}/plots"))?;
+            for (name, content) in capture.files {
+                let name = format!("{run_name}/{name}");
+                packer.parents_of(&name)?;
+                packer.file(&name, &content, 0o644)?;
+            }
+            for (key, value) in capture.env {
+                env.retain(|(k, _)| *k != key);
+                env.push((key, value));
+            }
+        }
+        if self.capture.collect_artifacts {
+            let output_dir = self.capture.output_dir();
+            packer.parents_of(output_dir)?;
+            packer.dir(output_dir)?;
+        }
         backend
             .put_archive(&self.spec.workdir, packer.finish()?)
             .await?;
-        let env = self.environment(&options.env);
 
         let mut result = None;
         if let Some(compile) = self.handler.compile_command(&ctx) {
@@ -534,6 +649,17 @@ impl SandboxSession {
                 self.exec(backend, request).await?
             }
         };
+        let mut omitted = Vec::new();
+        let plots = if self.capture.plotting {
+            self.collect_plots(backend, &plots_dir, &mut omitted).await
+        } else {
+            Vec::new()
+        };
+        let artifacts = if self.capture.collect_artifacts {
+            self.collect_artifacts(backend, &mut omitted).await
+        } else {
+            Vec::new()
+        };
         if let Err(error) = backend.remove(&run_dir).await {
             // The code may have made its run directory undeletable; the next runs do not care.
             tracing::warn!("could not remove the run's files: {error}");
@@ -542,11 +668,202 @@ impl SandboxSession {
         let timed_out_by_session = output.timed_out && budget < timeout;
         let mut result = ExecutionResult::from_output(output, self.spec.limits.output);
         result.duration = started.elapsed();
+        result.plots = self.keep(plots);
+        result.artifacts = artifacts;
+        result.omitted = omitted;
         drop(state);
         if timed_out_by_session {
             return Err(self.expire().await);
         }
         Ok(result)
+    }
+
+    /// The plots of the last run, or with `keep_plots` every plot since the last clear.
+    pub fn plots(&self) -> Vec<PlotOutput> {
+        self.kept_plots.lock().expect("plots lock").clone()
+    }
+
+    /// Forgets the plots kept so far (see `keep_plots`).
+    pub fn clear_plots(&self) {
+        self.kept_plots.lock().expect("plots lock").clear();
+    }
+
+    /// Records a run's plots and returns what its result holds.
+    fn keep(&self, plots: Vec<PlotOutput>) -> Vec<PlotOutput> {
+        let mut kept = self.kept_plots.lock().expect("plots lock");
+        if self.capture.keep_plots {
+            kept.extend(plots);
+        } else {
+            *kept = plots;
+        }
+        kept.clone()
+    }
+
+    /// Collects the plots the capture hook wrote to `plots_dir` during the run.
+    async fn collect_plots(
+        &self,
+        backend: &mut Box<dyn Backend>,
+        plots_dir: &str,
+        omitted: &mut Vec<Omitted>,
+    ) -> Vec<PlotOutput> {
+        // Each plot is two files: the image and its description.
+        let limits = ArtifactLimits {
+            max_files: self
+                .capture
+                .limits
+                .max_files
+                .saturating_mul(2)
+                .saturating_add(1),
+            ..self.capture.limits
+        };
+        let files = self.collect(backend, plots_dir, limits, omitted).await;
+        let (plots, errors) = artifacts::plots_from(files, omitted);
+        for error in errors {
+            tracing::warn!("plot capture: {}", error.trim_end());
+        }
+        plots
+    }
+
+    /// Collects the files of the output folder, then removes them from the sandbox (all of
+    /// it when nothing was left out, else only what was returned).
+    async fn collect_artifacts(
+        &self,
+        backend: &mut Box<dyn Backend>,
+        omitted: &mut Vec<Omitted>,
+    ) -> Vec<artifacts::Artifact> {
+        let dir = format!("{}/{}", self.spec.workdir, self.capture.output_dir());
+        let already_omitted = omitted.len();
+        let files = self
+            .collect(backend, &dir, self.capture.limits, omitted)
+            .await;
+        let removals = if omitted.len() == already_omitted {
+            vec![dir.clone()]
+        } else {
+            files.iter().map(|f| format!("{dir}/{}", f.name)).collect()
+        };
+        for path in removals {
+            if let Err(error) = backend.remove(&path).await {
+                tracing::warn!("could not empty the output folder: {error}");
+            }
+        }
+        artifacts::artifacts_from(files)
+    }
+
+    /// Reads the regular files under sandbox directory `dir` within `limits`: one archive when
+    /// it fits, else the files picked one by one from a listing, in name order.
+    async fn collect(
+        &self,
+        backend: &mut Box<dyn Backend>,
+        dir: &str,
+        limits: ArtifactLimits,
+        omitted: &mut Vec<Omitted>,
+    ) -> Vec<CollectedFile> {
+        let Ok((_, top)) = split_parent(dir) else {
+            return Vec::new();
+        };
+        // Room for the tar headers of the files allowed, and a little more.
+        let archive_limit = limits
+            .max_bytes
+            .saturating_add(1024 * (limits.max_files as u64 + 16));
+        let tar = match backend.get_archive(dir, archive_limit).await {
+            Ok(tar) => tar,
+            Err(error) => {
+                tracing::debug!("collecting {dir} in one archive failed ({error}); listing it");
+                return self.collect_listed(backend, dir, limits, omitted).await;
+            }
+        };
+        artifacts::read_files(&tar, top, dir, limits, omitted).unwrap_or_else(|error| {
+            omitted.push(Omitted {
+                name: dir.to_string(),
+                size: None,
+                reason: format!("{error}; left in the sandbox"),
+            });
+            Vec::new()
+        })
+    }
+
+    /// [`collect`](Self::collect) for a directory too big for one archive.
+    async fn collect_listed(
+        &self,
+        backend: &mut Box<dyn Backend>,
+        dir: &str,
+        limits: ArtifactLimits,
+        omitted: &mut Vec<Omitted>,
+    ) -> Vec<CollectedFile> {
+        let argv = ["find", dir, "-type", "f", "-printf", "%s %P\\0"]
+            .map(String::from)
+            .to_vec();
+        let mut request = self.request(argv, self.environment(&[]), None, LISTING_TIMEOUT, None);
+        request.output_limit = 16 << 20;
+        let listing = match self.exec(backend, request).await {
+            Ok(output) if output.exit_code == 0 && !output.stdout_truncated => output.stdout,
+            Ok(output) => {
+                let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
+                if !detail.is_empty() {
+                    omitted.push(Omitted {
+                        name: dir.to_string(),
+                        size: None,
+                        reason: format!("could not be listed ({detail})"),
+                    });
+                }
+                return Vec::new();
+            }
+            Err(error) => {
+                omitted.push(Omitted {
+                    name: dir.to_string(),
+                    size: None,
+                    reason: format!("could not be listed: {error}"),
+                });
+                return Vec::new();
+            }
+        };
+        let mut entries: Vec<(String, u64)> = listing
+            .split(|b| *b == 0)
+            .filter_map(|entry| {
+                let entry = std::str::from_utf8(entry).ok()?;
+                let (size, name) = entry.split_once(' ')?;
+                Some((name.to_string(), size.parse().ok()?))
+            })
+            .collect();
+        entries.sort();
+        let (mut files, mut bytes, mut left_out) = (Vec::new(), 0u64, LeftOut::default());
+        for (name, size) in entries {
+            let path = format!("{dir}/{name}");
+            let over = if files.len() >= limits.max_files {
+                Some(format!("over the limit of {} files", limits.max_files))
+            } else if bytes + size > limits.max_bytes {
+                Some(format!("over the limit of {} bytes", limits.max_bytes))
+            } else {
+                None
+            };
+            if let Some(reason) = over {
+                left_out.add(path, Some(size), reason);
+                continue;
+            }
+            let one = ArtifactLimits {
+                max_files: 1,
+                max_bytes: size,
+            };
+            let Ok((parent, base)) = split_parent(&path) else {
+                continue;
+            };
+            let read = match backend.get_archive(&path, size + 4096).await {
+                Ok(tar) => artifacts::read_files(&tar, base, parent, one, omitted),
+                Err(error) => Err(error),
+            };
+            match read {
+                Ok(mut read) if read.len() == 1 => {
+                    let mut file = read.remove(0);
+                    bytes += file.content.len() as u64;
+                    file.name = name;
+                    files.push(file);
+                }
+                Ok(_) => {}
+                Err(error) => left_out.add(path, Some(size), error.to_string()),
+            }
+        }
+        left_out.report(omitted);
+        files
     }
 
     /// Runs a command (argv, no shell) in the workdir with the default timeout.

@@ -46,6 +46,28 @@ pub struct RunContext {
     pub memory_limit: Option<u64>,
 }
 
+/// Where one run's plot capture happens inside the sandbox.
+#[derive(Debug, Clone)]
+pub struct PlotContext {
+    /// The run's private directory; capture files go below it.
+    pub run_dir: String,
+    /// The directory captured plots must be written to, as `<n>.<format>` with `<n>.json`
+    /// (`{"format", "width", "height", "dpi"}`, each value may be null) beside each.
+    pub plots_dir: String,
+    /// The format figures are captured in when the program shows them (e.g. `png`).
+    pub format: String,
+}
+
+/// How a language captures plots for one run: files placed in the sandbox and environment
+/// variables set for the run.
+#[derive(Debug, Clone, Default)]
+pub struct PlotCapture {
+    /// Files to create, as (path relative to [`PlotContext::run_dir`], content).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Environment variables to set (replacing any of the same name).
+    pub env: Vec<(String, String)>,
+}
+
 /// A program a language needs, and the Debian package that provides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toolchain {
@@ -131,6 +153,12 @@ pub trait LanguageHandler: Send + Sync + fmt::Debug {
     /// never match its code.
     fn module_uses(&self, _source: &MaskedSource, _module: &str) -> Vec<usize> {
         Vec::new()
+    }
+
+    /// How this language captures plots without changing the program, given the run's
+    /// environment; `None` (the default) when it cannot, and plotting is refused for it.
+    fn plot_capture(&self, _ctx: &PlotContext, _env: &[(String, String)]) -> Option<PlotCapture> {
+        None
     }
 }
 

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::detect::{covers, dotted, ident, keyword_at, lines, literals_after, skip_blank};
 use super::source::{MaskedSource, Syntax};
-use super::{argv, LanguageHandler, RunContext, Toolchain};
+use super::{argv, LanguageHandler, PlotCapture, PlotContext, RunContext, Toolchain};
 use crate::error::Result;
 
 /// Python 3 (`python3 main.py`); packages installed with pip into the workdir.
@@ -16,6 +16,11 @@ pub struct Python;
 
 /// Where pip installs packages, relative to the workdir.
 const PACKAGES_DIR: &str = ".llm-sandbox/python-packages";
+
+/// The start-up hook that captures plots (Python's `sitecustomize`), and its directory in the
+/// run directory. The directory goes first on PYTHONPATH; the hook takes it off again.
+const PLOT_HOOK: &str = include_str!("python_plots.py");
+const PLOT_HOOK_DIR: &str = "plot-hook";
 
 impl LanguageHandler for Python {
     fn name(&self) -> &str {
@@ -62,6 +67,36 @@ impl LanguageHandler for Python {
     }
     fn syntax(&self) -> Syntax {
         Syntax::Python
+    }
+    /// Forces the Agg backend and patches matplotlib (`plt.show`, `Figure.show`, `savefig`;
+    /// seaborn and pandas draw through it), PIL (`Image.save`, `Image.show`) and plotly
+    /// (`show`, `write_html`, `write_image`) when the program imports them.
+    fn plot_capture(&self, ctx: &PlotContext, env: &[(String, String)]) -> Option<PlotCapture> {
+        let hook_dir = format!("{}/{PLOT_HOOK_DIR}", ctx.run_dir);
+        let python_path = env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "PYTHONPATH")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default();
+        let hook_path = if python_path.is_empty() {
+            hook_dir
+        } else {
+            format!("{hook_dir}:{python_path}")
+        };
+        Some(PlotCapture {
+            files: vec![(
+                format!("{PLOT_HOOK_DIR}/sitecustomize.py"),
+                PLOT_HOOK.as_bytes().to_vec(),
+            )],
+            env: vec![
+                ("PYTHONPATH".into(), hook_path),
+                ("LLM_SANDBOX_PYTHONPATH".into(), python_path),
+                ("LLM_SANDBOX_PLOTS_DIR".into(), ctx.plots_dir.clone()),
+                ("LLM_SANDBOX_PLOT_FORMAT".into(), ctx.format.clone()),
+                ("MPLBACKEND".into(), "Agg".into()),
+            ],
+        })
     }
     /// `import m`, `import a, m as x`, `from m import …` (also parenthesized over lines),
     /// `from p import m` (for `p.m`), `__import__("m")` and `importlib.import_module("m")`.

@@ -18,7 +18,7 @@ const SYSTEM_PATHS: [&str; 7] = [
 ];
 
 /// Entries of the host's /etc that toolchains read. Everything else of /etc stays hidden.
-const ETC_ENTRIES: [&str; 14] = [
+const ETC_ENTRIES: [&str; 16] = [
     "alternatives",
     "ld.so.cache",
     "ld.so.conf",
@@ -33,6 +33,8 @@ const ETC_ENTRIES: [&str; 14] = [
     "protocols",
     "services",
     "gai.conf",
+    "matplotlibrc",
+    "fonts",
 ];
 
 /// /etc entries kept by prefix, e.g. `java-17-openjdk` (JDK configuration) or `python3.11`.
