@@ -158,6 +158,7 @@ print(sys.path[1:])
 import sitecustomize
 print(getattr(sitecustomize, "__file__", None))
 "#;
+    let run_dirs = regex::Regex::new(r"run-[0-9]+").unwrap();
     let failing =
         "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n\nraise ValueError('line four')\n";
     for backend in common::backends() {
