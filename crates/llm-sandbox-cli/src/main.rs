@@ -1,5 +1,6 @@
 //! `llm-sandbox`: run untrusted, model-written code in a sandbox from the command line.
 
+mod artifacts;
 mod bench;
 mod check;
 mod doctor;

@@ -10,9 +10,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use llm_sandbox::{
-    auto_order, parse_size, BackendKind, Error, ExecutionResult, LanguageHandler, LanguageRegistry,
-    NetworkMode, Progress, ResourceLimits, RunOptions, SandboxSession, SandboxSessionBuilder,
-    SecurityPolicy,
+    auto_order, parse_size, Artifact, BackendKind, Error, ExecutionResult, LanguageHandler,
+    LanguageRegistry, NetworkMode, Omitted, PlotFormat, PlotOutput, Progress, ResourceLimits,
+    RunOptions, SandboxSession, SandboxSessionBuilder, SecurityPolicy,
 };
 use serde::Serialize;
 use tokio::signal::unix::{signal, SignalKind};
@@ -99,8 +99,25 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     stdin_file: Option<PathBuf>,
 
+    /// Capture plots (matplotlib, seaborn, pandas, plotly, PIL; python only): in --json's
+    /// `plots`, and with --plots-dir as files.
+    #[arg(long)]
+    plots: bool,
+
+    /// Capture plots and write them to DIR as plot-1.png, plot-2.svg, … (implies --plots).
+    #[arg(long, value_name = "DIR")]
+    plots_dir: Option<PathBuf>,
+
+    /// The format of figures shown with plt.show(): png, jpeg, svg or pdf [default: png].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_plot_format)]
+    plot_format: Option<PlotFormat>,
+
+    /// Write the files the program leaves under the sandbox's `output` folder to DIR.
+    #[arg(long, value_name = "DIR")]
+    artifacts_dir: Option<PathBuf>,
+
     /// Print one JSON object on stdout: exit_code, stdout, stderr, timed_out, out_of_memory,
-    /// duration_ms and plots.
+    /// duration_ms, plots, artifacts (with --artifacts-dir) and omitted.
     #[arg(long)]
     json: bool,
 }
@@ -153,7 +170,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         tracing::warn!("closing the sandbox failed: {error}");
     }
     match outcome? {
-        Outcome::Finished(result) => report(&result, args.json),
+        Outcome::Finished(result) => {
+            save(&result, &args)?;
+            report(&result, args.json)
+        }
         Outcome::Interrupted(signal) => Ok(exit_status(128 + signal)),
     }
 }
@@ -220,6 +240,14 @@ fn builder(args: &RunArgs) -> Result<SandboxSessionBuilder> {
     if let Some(dockerfile) = &args.dockerfile {
         builder = builder.dockerfile(dockerfile.clone());
     }
+    if args.plots || args.plots_dir.is_some() || args.plot_format.is_some() {
+        builder = builder
+            .enable_plotting(true)
+            .plot_format(args.plot_format.unwrap_or_default());
+    }
+    if args.artifacts_dir.is_some() {
+        builder = builder.collect_artifacts(true);
+    }
     builder = builder.on_progress(progress_bar());
     Ok(args
         .env
@@ -280,6 +308,30 @@ async fn run_until_signal(
     }
 }
 
+/// Writes plots and artifacts to the folders asked for, and says on stderr what was left out
+/// (unless --json, where `omitted` says it).
+fn save(result: &ExecutionResult, args: &RunArgs) -> Result<()> {
+    if let Some(dir) = &args.plots_dir {
+        for path in crate::artifacts::write_plots(dir, &result.plots)? {
+            tracing::info!("wrote {}", path.display());
+        }
+    }
+    if let Some(dir) = &args.artifacts_dir {
+        for path in crate::artifacts::write_artifacts(dir, &result.artifacts)? {
+            tracing::info!("wrote {}", path.display());
+        }
+    }
+    if !args.json {
+        for omitted in &result.omitted {
+            eprintln!(
+                "llm-sandbox: not returned: {}: {}",
+                omitted.name, omitted.reason
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Prints the result (raw or as JSON) and returns the exit status it stands for.
 fn report(result: &ExecutionResult, json: bool) -> Result<ExitCode> {
     if json {
@@ -317,15 +369,11 @@ struct JsonResult<'a> {
     timed_out: bool,
     out_of_memory: bool,
     duration_ms: u128,
-    plots: Vec<JsonPlot<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonPlot<'a> {
-    format: &'a str,
-    content_base64: &'a str,
-    width: u32,
-    height: u32,
+    plots: &'a [PlotOutput],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    artifacts: &'a [Artifact],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    omitted: &'a [Omitted],
 }
 
 impl<'a> From<&'a ExecutionResult> for JsonResult<'a> {
@@ -337,16 +385,9 @@ impl<'a> From<&'a ExecutionResult> for JsonResult<'a> {
             timed_out: result.timed_out,
             out_of_memory: result.out_of_memory,
             duration_ms: result.duration.as_millis(),
-            plots: result
-                .plots
-                .iter()
-                .map(|plot| JsonPlot {
-                    format: &plot.format,
-                    content_base64: &plot.content_base64,
-                    width: plot.width,
-                    height: plot.height,
-                })
-                .collect(),
+            plots: &result.plots,
+            artifacts: &result.artifacts,
+            omitted: &result.omitted,
         }
     }
 }
@@ -366,6 +407,10 @@ fn parse_backend(text: &str) -> Result<BackendChoice, String> {
     text.parse().map(BackendChoice::Kind).map_err(|_: Error| {
         format!("unknown backend `{text}`; use native, docker, podman, kubernetes or auto")
     })
+}
+
+fn parse_plot_format(text: &str) -> Result<PlotFormat, String> {
+    text.parse().map_err(reason)
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {

@@ -387,3 +387,84 @@ fn a_dockerfile_builds_the_image_quietly_when_stderr_is_not_a_terminal() {
     ]);
     assert_prints(&output, "from the build\n");
 }
+
+#[test]
+fn plots_and_artifacts_are_written_to_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plots, artifacts) = (dir.path().join("plots"), dir.path().join("artifacts"));
+    let code = "import matplotlib.pyplot as plt\n\
+                plt.figure(figsize=(3, 2))\n\
+                plt.plot([1, 2])\n\
+                plt.show()\n\
+                plt.plot([2, 1])\n\
+                plt.savefig('second.svg')\n\
+                import os\n\
+                os.makedirs('output/tables', exist_ok=True)\n\
+                open('output/tables/t.csv', 'w').write('a\\n1\\n')\n\
+                print('done')\n";
+    let output = llm_sandbox(&[
+        "run",
+        "--plots-dir",
+        plots.to_str().unwrap(),
+        "--artifacts-dir",
+        artifacts.to_str().unwrap(),
+        "-c",
+        code,
+    ]);
+    assert_prints(&output, "done\n");
+    let png = std::fs::read(plots.join("plot-1.png")).unwrap();
+    let size = imagesize::blob_size(&png).expect("a PNG");
+    assert_eq!((size.width, size.height), (300, 200));
+    let svg = std::fs::read_to_string(plots.join("plot-2.svg")).unwrap();
+    assert!(svg.contains("<svg"), "{svg}");
+    assert_eq!(std::fs::read_dir(&plots).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(artifacts.join("tables/t.csv")).unwrap(),
+        "a\n1\n"
+    );
+}
+
+#[test]
+fn json_carries_plots_artifacts_and_what_was_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = "import matplotlib.pyplot as plt, os\n\
+                plt.plot([1])\n\
+                os.makedirs('output', exist_ok=True)\n\
+                open('output/r.txt', 'w').write('r')\n\
+                os.symlink('/etc/passwd', 'output/link')\n";
+    let output = llm_sandbox(&[
+        "run",
+        "--json",
+        "--plot-format",
+        "jpeg",
+        "--artifacts-dir",
+        dir.path().to_str().unwrap(),
+        "-c",
+        code,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value = json(&output);
+    let plot = &value["plots"][0];
+    assert_eq!(plot["format"], "jpeg");
+    assert_eq!(
+        (plot["width"].as_u64(), plot["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    assert_eq!(plot["dpi"], 100);
+    assert!(plot["content_base64"].as_str().unwrap().starts_with("/9j/")); // JPEG's magic
+    let artifact = &value["artifacts"][0];
+    assert_eq!(artifact["name"], "r.txt");
+    assert_eq!(artifact["media_type"], "text/plain");
+    assert_eq!(artifact["size"], 1);
+    assert_eq!(artifact["content_base64"], "cg==");
+    assert!(value["omitted"][0]["name"]
+        .as_str()
+        .unwrap()
+        .ends_with("output/link"));
+}
+
+#[test]
+fn plots_for_a_language_without_capture_fail_clearly() {
+    let output = llm_sandbox(&["run", "-l", "javascript", "--plots", "-c", "console.log(1)"]);
+    assert_sandbox_failure(&output, "plotting is not supported for javascript");
+}
