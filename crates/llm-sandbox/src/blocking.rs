@@ -61,6 +61,16 @@ impl SandboxSession {
             .block_on(self.inner.copy_from_runtime(src, dest))
     }
 
+    /// See [`crate::SandboxSession::plots`].
+    pub fn plots(&self) -> Vec<crate::PlotOutput> {
+        self.inner.plots()
+    }
+
+    /// See [`crate::SandboxSession::clear_plots`].
+    pub fn clear_plots(&self) {
+        self.inner.clear_plots()
+    }
+
     /// See [`crate::SandboxSession::close`].
     pub fn close(self) -> Result<crate::CloseReport> {
         self.runtime.block_on(self.inner.close())
