@@ -36,7 +36,18 @@ pub struct InitConfig {
 
 /// Runs init; returns the exit code. Never returns while the library holds the socket.
 pub fn run(mut socket: UnixStream, config: &InitConfig) -> i32 {
-    let signals = match setup(config) {
+    scrub_inherited_command_line();
+    // The library puts init in the session's cgroup while init builds the sandbox; it writes
+    // nothing before the library says so (the keeper's last frame may still be on its way).
+    let prepared = prepare(config);
+    let attached = matches!(
+        blocking::read_frame(&mut socket),
+        Ok(Some((FrameKind::Control, payload))) if matches!(decode(&payload), Ok(Request::Attached))
+    );
+    if !attached {
+        return 1;
+    }
+    let signals = match prepared.and_then(|signals| confine().map(|()| signals)) {
         Ok(signals) => signals,
         Err((step, message)) => {
             let reply = Reply::SetupFailed {
@@ -59,14 +70,50 @@ pub fn run(mut socket: UnixStream, config: &InitConfig) -> i32 {
     code
 }
 
+/// Init is forked from the library's process, not exec'd: without this, the code would read the
+/// caller's command line in `/proc/1/cmdline` (and its name in `/proc/1/comm`). Overwrites the
+/// inherited argument and environment strings in place and renames the process.
+fn scrub_inherited_command_line() {
+    let _ = nix::sys::prctl::set_name(c"sandbox-init");
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name start at field 3; arg_start..env_end are fields 48 to 51.
+    let fields: Vec<usize> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(&[arg_start, arg_end, env_start, env_end]) = fields.get(45..49) else {
+        return;
+    };
+    for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
+        if start != 0 && end > start {
+            // SAFETY: the kernel reports these ranges of our own initial stack, which hold the
+            // argument and environment strings, writable and mapped for the process's life;
+            // init never reads its arguments, and environment entries only become empty.
+            unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+        }
+    }
+    let name = b"llm-sandbox-init";
+    if arg_start != 0 && arg_end - arg_start > name.len() {
+        // SAFETY: within the range zeroed above, which stays NUL-terminated.
+        unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), arg_start as *mut u8, name.len()) };
+    }
+}
+
 type StepError = (&'static str, String);
 
 fn step<T, E: std::fmt::Display>(name: &'static str, result: Result<T, E>) -> Result<T, StepError> {
     result.map_err(|e| (name, e.to_string()))
 }
 
-/// The isolation steps, in order. Returns the signalfd that reports SIGCHLD.
-fn setup(config: &InitConfig) -> Result<SignalFd, StepError> {
+/// The isolation steps that need no cgroup, in order. Returns the signalfd that reports
+/// SIGCHLD.
+fn prepare(config: &InitConfig) -> Result<SignalFd, StepError> {
     // SAFETY: prctl with constant arguments; only affects this process.
     step(
         "parent death signal",
@@ -86,10 +133,6 @@ fn setup(config: &InitConfig) -> Result<SignalFd, StepError> {
     step(
         "capabilities",
         caps::set(None, caps::CapSet::Effective, &permitted),
-    )?;
-    step(
-        "cgroup namespace",
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
     )?;
     step("hostname", nix::unistd::sethostname("sandbox"))?;
     if config.own_network {
@@ -120,11 +163,20 @@ fn setup(config: &InitConfig) -> Result<SignalFd, StepError> {
         SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK),
     )?;
 
+    Ok(signals)
+}
+
+/// The last isolation steps, once init is in its cgroup: a cgroup namespace rooted there, then
+/// no capabilities, no_new_privs and seccomp.
+fn confine() -> Result<(), StepError> {
+    step(
+        "cgroup namespace",
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP),
+    )?;
     step("capabilities", drop_capabilities())?;
     step("no_new_privs", nix::sys::prctl::set_no_new_privs())?;
     let filters = step("seccomp", Filters::compile())?;
-    step("seccomp", filters.install())?;
-    Ok(signals)
+    step("seccomp", filters.install())
 }
 
 /// Drops every capability, from every set, for good.
@@ -222,10 +274,10 @@ impl Init {
                     };
                     self.reply(&reply)?;
                 }
-                Request::Start => {
+                Request::Start | Request::Attached => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "unexpected Start",
+                        "unexpected handshake request",
                     ))
                 }
                 Request::Remove { path } => {

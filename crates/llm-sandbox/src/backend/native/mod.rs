@@ -187,10 +187,19 @@ impl NativeBackend {
             other => return Err(setup_error(other)),
         }
         write_id_maps(keeper)?;
-        if let Some(cgroup) = &self.cgroup {
-            cgroup.attach(keeper.as_raw()).map_err(Error::Sandbox)?;
-        }
         nonblocking::write_frame(&mut socket, FrameKind::Control, &encode(&Request::Start))
+            .await
+            .map_err(|e| Error::io("starting init", e))?;
+        let init = match read_reply(&mut socket).await? {
+            Reply::Forked { pid } => pid,
+            other => return Err(setup_error(other)),
+        };
+        // Init builds its root filesystem meanwhile: a cgroup v1 attach waits for an RCU grace
+        // period (about 10 ms), the largest single cost of opening a session.
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.attach(init).map_err(Error::Sandbox)?;
+        }
+        nonblocking::write_frame(&mut socket, FrameKind::Control, &encode(&Request::Attached))
             .await
             .map_err(|e| Error::io("starting init", e))?;
         match read_reply(&mut socket).await? {
@@ -459,7 +468,8 @@ fn keep_only_socket(socket: StdUnixStream) -> std::io::Result<StdUnixStream> {
     }
 }
 
-/// The keeper: unshares, waits for its maps and cgroup, forks init and waits for it.
+/// The keeper: unshares, waits for its maps, forks init, tells the library init's pid (for the
+/// cgroup) and waits for init.
 fn keep(mut socket: StdUnixStream, flags: CloneFlags, config: &InitConfig) -> i32 {
     use protocol::blocking;
     let fail = |socket: &mut StdUnixStream, step: &str, error: String| {
@@ -491,6 +501,11 @@ fn keep(mut socket: StdUnixStream, flags: CloneFlags, config: &InitConfig) -> i3
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => init::run(socket, config),
         Ok(ForkResult::Parent { child }) => {
+            // Init writes nothing before the library answers this, so frames never interleave.
+            let forked = Reply::Forked {
+                pid: child.as_raw(),
+            };
+            let _ = blocking::write_frame(&mut socket, FrameKind::Control, &encode(&forked));
             drop(socket);
             exit_code_of(child)
         }

@@ -60,8 +60,11 @@ pub enum Request {
     GetArchive { path: String, max_bytes: u64 },
     /// Remove a file or directory tree (a missing path is fine).
     Remove { path: String },
-    /// Handshake: the id maps and cgroup are in place; the keeper may start init.
+    /// Handshake: the id maps are in place; the keeper may fork init.
     Start,
+    /// Handshake: init is in the session's cgroup (or there is none); init may finish its set-up
+    /// (the cgroup namespace is made from its cgroup) and serve.
+    Attached,
 }
 
 /// Replies from init to the library.
@@ -69,6 +72,8 @@ pub enum Request {
 pub enum Reply {
     /// Handshake: the keeper has unshared its namespaces and waits for its id maps.
     Unshared,
+    /// Handshake: the keeper forked init, which is `pid` in the library's pid namespace.
+    Forked { pid: i32 },
     /// The sandbox is set up and waits for requests.
     Ready,
     /// Setting up the sandbox failed at `step`.

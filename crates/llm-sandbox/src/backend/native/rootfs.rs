@@ -64,6 +64,14 @@ pub struct RootfsPlan {
     pub resolver: bool,
 }
 
+/// The number of inodes of a writable area of `disk_bytes`: one per 4 KiB page (every non-empty
+/// file takes a page anyway), at least 4096. Without it tmpfs allows millions of empty files
+/// whatever its size, each holding kernel memory outside the size limit (and, without cgroups,
+/// outside every limit).
+pub fn inode_limit(disk_bytes: u64) -> u64 {
+    (disk_bytes / 4096).max(4096)
+}
+
 /// Builds the root filesystem and pivots into it. Each error names the step that failed.
 pub fn build(plan: &RootfsPlan) -> Result<(), String> {
     mount_or(
@@ -81,7 +89,7 @@ pub fn build(plan: &RootfsPlan) -> Result<(), String> {
     make_dir(&writable, 0o755)?;
     let size = plan
         .disk_bytes
-        .map(|b| format!("size={b},"))
+        .map(|b| format!("size={b},nr_inodes={},", inode_limit(b)))
         .unwrap_or_default();
     mount_tmpfs(&writable, &format!("{size}mode=0755"))?;
     for (dir, mode) in [("work", 0o755), ("tmp", 0o1777), ("shm", 0o1777)] {
@@ -334,4 +342,16 @@ fn make_dirs(path: &Path) -> Result<(), String> {
 
 fn write_file(path: &Path, contents: &str) -> Result<(), String> {
     fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inodes_are_bounded_by_the_disk_size() {
+        assert_eq!(inode_limit(64 << 20), 16384);
+        assert_eq!(inode_limit(1 << 30), 262_144);
+        assert_eq!(inode_limit(1 << 20), 4096);
+    }
 }

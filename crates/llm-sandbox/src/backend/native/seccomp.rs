@@ -104,6 +104,15 @@ impl Filters {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         denied.insert(libc::SYS_clone, clone_rules);
+        // prlimit64 on another process (pid != 0): code runs as the same uid as init, whose
+        // limits it could otherwise lower (e.g. RLIMIT_NOFILE 0) to break the session.
+        // setrlimit/getrlimit use pid 0 and stay allowed.
+        let other_process = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0)
+            .map_err(|e| e.to_string())?;
+        denied.insert(
+            libc::SYS_prlimit64,
+            vec![SeccompRule::new(vec![other_process]).map_err(|e| e.to_string())?],
+        );
 
         let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into();
 
@@ -183,6 +192,22 @@ mod tests {
                     let clone3 = libc::syscall(libc::SYS_clone3, 0, 0);
                     let clone3_errno = *libc::__errno_location();
                     let getpid = libc::getpid();
+                    let mut limit: libc::rlimit = std::mem::zeroed();
+                    let own_limits = libc::syscall(
+                        libc::SYS_prlimit64,
+                        0,
+                        libc::RLIMIT_NOFILE,
+                        std::ptr::null::<libc::rlimit>(),
+                        &mut limit,
+                    );
+                    let others_limits = libc::syscall(
+                        libc::SYS_prlimit64,
+                        libc::getppid(),
+                        libc::RLIMIT_NOFILE,
+                        std::ptr::null::<libc::rlimit>(),
+                        &mut limit,
+                    );
+                    let others_errno = *libc::__errno_location();
                     match (
                         unshare,
                         unshare_errno,
@@ -191,8 +216,18 @@ mod tests {
                         clone3,
                         clone3_errno,
                         getpid > 0,
+                        (own_limits, others_limits, others_errno),
                     ) {
-                        (-1, libc::EPERM, -1, libc::EPERM, -1, libc::ENOSYS, true) => 0,
+                        (
+                            -1,
+                            libc::EPERM,
+                            -1,
+                            libc::EPERM,
+                            -1,
+                            libc::ENOSYS,
+                            true,
+                            (0, -1, libc::EPERM),
+                        ) => 0,
                         _ => 11,
                     }
                 };
