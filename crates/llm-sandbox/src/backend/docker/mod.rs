@@ -8,6 +8,7 @@
 
 mod client;
 mod config;
+mod pending;
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,15 @@ pub use config::{LABEL_MANAGED, LABEL_OWNER};
 /// command is passed as arguments, never interpolated; the shell's own messages (such as
 /// "Killed") are silenced so that stderr is the command's alone.
 const RUN_WRAPPER: &str = r#"exec 4>&2 2>/dev/null
+n=$1; shift
+while [ "$n" -gt 0 ]; do
+    case $1 in
+        r) rm -rf -- "$2" || true ;;
+        d) mkdir -p -- "$2" && { chmod "$3" -- "$2" || true; } ;;
+        f) printf '%s' "$4" >"$2" && chmod "$3" -- "$2" ;;
+    esac || { printf 'llm-sandbox: preparing %s failed\n' "$2" >&4; exit 126; }
+    n=$((n - 1)); shift 4
+done
 command -v "$1" >/dev/null || { printf 'llm-sandbox: %s: command not found\n' "$1" >&4; exit 127; }
 "$@" 2>&4 4>&-
 status=$?
@@ -62,6 +72,8 @@ pub struct DockerBackend {
     commit: bool,
     /// The container's OOM-kill count when last read (a new container has had none).
     oom_kills_seen: u64,
+    /// Small uploads and removals the next command's wrapper carries out first.
+    pending: pending::Pending,
 }
 
 impl DockerBackend {
@@ -104,6 +116,7 @@ impl DockerBackend {
             built_image,
             commit: spec.commit_container,
             oom_kills_seen: 0,
+            pending: pending::Pending::default(),
         };
         backend
             .client
@@ -214,21 +227,30 @@ impl DockerBackend {
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
         let started_at = Instant::now();
+        let (changes, taken) = self.pending.take_args();
         let mut argv = vec![
             "/bin/sh".to_string(),
             "-c".into(),
             RUN_WRAPPER.into(),
             "llm-sandbox".into(),
         ];
+        argv.extend(changes);
         argv.extend(request.argv);
         let env = request
             .env
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let (exec_id, started) = self
+        let (exec_id, started) = match self
             .start(argv, env, &request.cwd, request.stdin.is_some())
-            .await?;
+            .await
+        {
+            Ok(started) => started,
+            Err(error) => {
+                self.pending.restore(taken);
+                return Err(error);
+            }
+        };
         let StartExecResults::Attached {
             mut output,
             mut input,
@@ -335,9 +357,18 @@ impl DockerBackend {
                         "the engine did not report the command's exit code".into(),
                     ))
                 }
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                _ => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         }
+    }
+
+    /// Carries out the pending changes now.
+    async fn flush_pending(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            self.run_raw(internal_request(["true"]), &mut |_, _| {})
+                .await?;
+        }
+        Ok(())
     }
 
     /// How many processes the kernel's OOM killer has killed in the container so far.
@@ -441,6 +472,10 @@ impl Backend for DockerBackend {
     }
 
     async fn put_archive(&mut self, dest_dir: &str, tar: Vec<u8>) -> Result<()> {
+        if self.pending.defer_unpack(dest_dir, &tar) {
+            return Ok(());
+        }
+        self.flush_pending().await?;
         let id = self.id()?.to_string();
         let options = UploadToContainerOptionsBuilder::new()
             .path(dest_dir)
@@ -476,17 +511,9 @@ impl Backend for DockerBackend {
         Ok(tar)
     }
 
+    /// Deferred to the next command (see `pending`); a failure to remove is silent.
     async fn remove(&mut self, path: &str) -> Result<()> {
-        let output = self
-            .run_raw(internal_request(["rm", "-rf", "--", path]), &mut |_, _| {})
-            .await?;
-        if output.exit_code != 0 {
-            let detail = String::from_utf8_lossy(&output.stderr);
-            return Err(Error::Sandbox(format!(
-                "removing {path}: {}",
-                detail.trim()
-            )));
-        }
+        self.pending.remove(path);
         Ok(())
     }
 
@@ -497,6 +524,7 @@ impl Backend for DockerBackend {
     async fn close(&mut self) -> Result<CloseReport> {
         let mut report = CloseReport::default();
         if self.commit && self.container.is_some() {
+            self.flush_pending().await?;
             let tag = self.commit().await?;
             tracing::info!("{}: committed the session to {tag}", self.kind);
             report.committed_image = Some(tag);
