@@ -298,10 +298,13 @@ fn batches<S>(
     })
 }
 
-/// The resident memory of one idle native session: the RSS of this process's descendants (each
-/// session's keeper and init) with several sessions open, divided by their number.
+/// The memory of one idle native session: the proportional set size (PSS) of this process's
+/// descendants (each session's keeper and init) with several sessions open, divided by their
+/// number. PSS counts a page shared by n processes as 1/n of it: keeper and init are forked
+/// from this process and share most of their pages with it, which RSS would count again for
+/// each of them.
 async fn memory(iterations: usize, rows: &mut Vec<Row>) -> Result<()> {
-    let measure = "native idle session memory (MiB)";
+    let measure = "native idle session memory, PSS (MiB)";
     eprintln!("bench: {measure}");
     let mut samples = Vec::new();
     for _ in 0..iterations {
@@ -311,7 +314,7 @@ async fn memory(iterations: usize, rows: &mut Vec<Row>) -> Result<()> {
         }
         let kib: u64 = descendants(std::process::id())
             .into_iter()
-            .map(rss_kib)
+            .map(pss_kib)
             .sum();
         for session in sessions {
             session.close().await?;
@@ -340,12 +343,12 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
-/// VmRSS of a process in KiB (0 when it is gone).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// The PSS of a process in KiB (0 when it is gone).
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix("Pss:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -34,7 +34,7 @@ fn bench_prints_a_table_of_numeric_medians() {
         "native warm run python (ms)",
         "native session close python (ms)",
         "native throughput 1 session (snippets/s)",
-        "native idle session memory (MiB)",
+        "native idle session memory, PSS (MiB)",
     ] {
         let row = rows
             .iter()
