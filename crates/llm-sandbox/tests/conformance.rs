@@ -7,39 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{backends, open};
 use llm_sandbox::language::{RunContext, Toolchain};
 use llm_sandbox::{
     BackendKind, Error, LanguageHandler, NetworkMode, RunOptions, SandboxSession,
     SandboxSessionBuilder,
 };
-
-fn backends() -> Vec<BackendKind> {
-    std::env::var("LLM_SANDBOX_BACKENDS")
-        .unwrap_or_else(|_| "native".into())
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse()
-                .expect("LLM_SANDBOX_BACKENDS lists backend names")
-        })
-        .collect()
-}
-
-/// Opens a session on `backend`, or returns `None` (loudly) when the backend is unavailable
-/// and not required.
-async fn open(backend: BackendKind, builder: SandboxSessionBuilder) -> Option<SandboxSession> {
-    match builder.backend(backend).open().await {
-        Ok(session) => Some(session),
-        Err(e @ Error::BackendUnavailable { .. })
-            if std::env::var("LLM_SANDBOX_REQUIRE_BACKENDS").as_deref() != Ok("1") =>
-        {
-            eprintln!("SKIPPED on {backend}: {e}");
-            None
-        }
-        Err(e) => panic!("opening a {backend} session failed: {e}"),
-    }
-}
 
 fn lang(name: &str) -> SandboxSessionBuilder {
     SandboxSession::builder().lang(name)
