@@ -1,7 +1,7 @@
 //! Connecting to Docker or Podman: from the environment, a URL (unix socket, tcp, TLS), or a
-//! client the caller built; the API version is negotiated with the engine.
+//! client the caller built; the API version is negotiated with Docker and fixed for Podman.
 
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
@@ -10,7 +10,15 @@ use crate::spec::EngineConfig;
 /// Seconds a single request may take (exec streams are not bounded by it).
 const REQUEST_TIMEOUT: u64 = 600;
 
-/// Connects to the engine of `kind` and negotiates the API version.
+/// The Docker-compatible API version Podman 4 and 5 serve. Negotiating it would cost a
+/// `/version` request, which Podman answers in about half a second (it gathers host details).
+const PODMAN_API_VERSION: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
+/// Connects to the engine of `kind` (negotiating the API version with Docker) and checks that
+/// it answers.
 pub async fn connect(kind: BackendKind, engine: &EngineConfig) -> Result<Docker> {
     let client = match &engine.client {
         Some(client) => client.clone(),
@@ -23,10 +31,13 @@ pub async fn connect(kind: BackendKind, engine: &EngineConfig) -> Result<Docker>
             build(kind, &url, engine)?
         }
     };
-    let client = client
-        .negotiate_version()
-        .await
-        .map_err(|e| unreachable(kind, engine, &e.to_string()))?;
+    let client = match kind {
+        BackendKind::Podman => client,
+        _ => client
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(kind, engine, &e.to_string()))?,
+    };
     client
         .ping()
         .await
@@ -35,13 +46,16 @@ pub async fn connect(kind: BackendKind, engine: &EngineConfig) -> Result<Docker>
 }
 
 fn build(kind: BackendKind, url: &str, engine: &EngineConfig) -> Result<Docker> {
+    let version = match kind {
+        BackendKind::Podman => &PODMAN_API_VERSION,
+        _ => API_DEFAULT_VERSION,
+    };
     let unavailable = |e: bollard::errors::Error| unreachable(kind, engine, &format!("{url}: {e}"));
     if let Some(path) = url
         .strip_prefix("unix://")
         .or_else(|| url.starts_with('/').then_some(url))
     {
-        return Docker::connect_with_unix(path, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
-            .map_err(unavailable);
+        return Docker::connect_with_unix(path, REQUEST_TIMEOUT, version).map_err(unavailable);
     }
     if url.starts_with("tcp://") || url.starts_with("http://") || url.starts_with("https://") {
         return match &engine.tls {
@@ -53,12 +67,11 @@ fn build(kind: BackendKind, url: &str, engine: &EngineConfig) -> Result<Docker> 
                     &tls.cert,
                     &tls.ca,
                     REQUEST_TIMEOUT,
-                    API_DEFAULT_VERSION,
+                    version,
                 )
                 .map_err(unavailable)
             }
-            None => Docker::connect_with_http(url, REQUEST_TIMEOUT, API_DEFAULT_VERSION)
-                .map_err(unavailable),
+            None => Docker::connect_with_http(url, REQUEST_TIMEOUT, version).map_err(unavailable),
         };
     }
     Err(Error::invalid(format!(
