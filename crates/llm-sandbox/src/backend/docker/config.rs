@@ -96,9 +96,15 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
         NetworkMode::Host => "host".to_string(),
         NetworkMode::Other(mode) => mode.clone(),
     };
+    // Docker bounds the inodes too (one per 4 KiB page): otherwise millions of empty files fill
+    // the container's memory with tmpfs inodes that nothing can reclaim, and every process of
+    // the session is OOM-killed from then on. (Podman 4 refuses the nr_inodes option.)
     let tmp_size = limits
         .disk
-        .map(|b| format!(",size={b}"))
+        .map(|b| match kind {
+            BackendKind::Podman => format!(",size={b}"),
+            _ => format!(",size={b},nr_inodes={}", (b / 4096).max(4096)),
+        })
         .unwrap_or_default();
     let mut host = json!({
         "NetworkMode": network,

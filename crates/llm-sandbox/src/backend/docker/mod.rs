@@ -35,7 +35,13 @@ pub use config::{LABEL_MANAGED, LABEL_OWNER};
 /// of the code's user (what the run left behind), and exit with the command's status. The
 /// command is passed as arguments, never interpolated; the shell's own messages (such as
 /// "Killed") are silenced so that stderr is the command's alone.
+///
+/// The code runs as the same user as the wrapper and may signal it: a catchable signal still
+/// ends in the kill (the trap runs once the command is gone; handlers do not pass to the
+/// command), and whatever a SIGKILL'd wrapper left is killed when the next command starts.
 const RUN_WRAPPER: &str = r#"exec 4>&2 2>/dev/null
+trap 'kill -9 -1; exit 143' HUP INT QUIT TERM USR1 USR2 ALRM
+kill -9 -1
 n=$1; shift
 while [ "$n" -gt 0 ]; do
     case $1 in
@@ -100,10 +106,15 @@ impl DockerBackend {
         let body = config::create_body(kind, spec, &image, &owner)?;
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = client
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| engine_error(kind, "creating the container", e))?;
+        let created = match client.create_container(Some(options), body).await {
+            Ok(created) => created,
+            Err(e) => {
+                if let Some(built) = &built_image {
+                    remove_image(&client, kind, built).await?;
+                }
+                return Err(engine_error(kind, "creating the container", e));
+            }
+        };
         let install_network = (spec.install_network && spec.network == NetworkMode::None)
             .then(|| config::install_network(kind));
         let backend = DockerBackend {
@@ -270,6 +281,9 @@ impl DockerBackend {
             }
             let _ = input.shutdown().await;
             while let Some(item) = output.next().await {
+                // A flood of output keeps the stream always ready: yield now and then, or the
+                // timeout around this loop never gets to fire.
+                tokio::task::consume_budget().await;
                 let item =
                     item.map_err(|e| engine_error(self.kind, "reading the command's output", e))?;
                 let (stream, message) = match item {
@@ -299,6 +313,10 @@ impl DockerBackend {
                 result.exit_code = self.exit_code(&exec_id).await?;
             }
             Err(_) => {
+                // Hang up on the command's streams first: an engine still pushing a flood of
+                // output into them does not start the killing exec.
+                drop(output);
+                drop(input);
                 self.kill_code_processes().await?;
                 result.timed_out = true;
                 result.exit_code = 137;
@@ -428,23 +446,30 @@ impl DockerBackend {
 
 impl Drop for DockerBackend {
     fn drop(&mut self) {
-        let Some(id) = self.container.take() else {
+        let container = self.container.take();
+        let built_image = self.built_image.take();
+        if container.is_none() && built_image.is_none() {
             return;
-        };
-        let client = self.client.clone();
-        // Drop cannot await: remove the container from a short-lived runtime on its own thread.
+        }
+        let (client, kind) = (self.client.clone(), self.kind);
+        // Drop cannot await: remove the container (and an image this session built) from a
+        // short-lived runtime on its own thread.
         let removal = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
-            let options = RemoveContainerOptionsBuilder::new()
-                .force(true)
-                .v(true)
-                .build();
-            runtime
-                .block_on(client.remove_container(&id, Some(options)))
-                .ok()
+            if let Some(id) = container {
+                let options = RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build();
+                let _ = runtime.block_on(client.remove_container(&id, Some(options)));
+            }
+            if let Some(image) = built_image {
+                let _ = runtime.block_on(remove_image(&client, kind, &image));
+            }
+            Some(())
         });
         let _ = removal.join();
     }
@@ -531,15 +556,7 @@ impl Backend for DockerBackend {
         }
         self.remove().await?;
         if let Some(image) = self.built_image.take() {
-            let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
-                .force(true)
-                .build();
-            self.client
-                .remove_image(&image, Some(options), None)
-                .await
-                .map_err(|e| {
-                    engine_error(self.kind, &format!("removing the built image {image}"), e)
-                })?;
+            remove_image(&self.client, self.kind, &image).await?;
         }
         Ok(report)
     }
@@ -589,6 +606,18 @@ async fn build_session_image(
     );
     build_image(client, kind, context_dir, name, &tag, sink).await?;
     Ok(tag)
+}
+
+/// Removes an image this session built.
+async fn remove_image(client: &Docker, kind: BackendKind, image: &str) -> Result<()> {
+    let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+        .force(true)
+        .build();
+    client
+        .remove_image(image, Some(options), None)
+        .await
+        .map(|_| ())
+        .map_err(|e| engine_error(kind, &format!("removing the built image {image}"), e))
 }
 
 /// Builds image `tag` from `dockerfile` within `context_dir`. Build output goes to the
