@@ -901,11 +901,6 @@ async fn privileged_syscalls_fail() {
         for line in result.stdout.lines().filter(|l| *l != "done") {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // setuid(0) fails with EINVAL where uid 0 does not exist (the native user namespace).
-            if backend == BackendKind::Podman && PODMAN_SYSCALL_GAPS.contains(&fields[0]) {
-                eprintln!("{}: KNOWN GAP: `{line}`", trial.context);
-                seen.push(fields[0]);
-                continue;
-            }
             let refusals: &[&str] = if fields.first() == Some(&"setuid_root") {
                 &["EPERM", "EINVAL"]
             } else {
@@ -923,11 +918,6 @@ async fn privileged_syscalls_fail() {
         trial.finish().await;
     }
 }
-
-/// Known isolation gaps of the podman backend: Podman's default seccomp profile lets code create
-/// user namespaces (then it holds every capability inside them) and use the kernel keyrings,
-/// which are not namespaced. Native and docker refuse both. Remove entries as they are fixed.
-const PODMAN_SYSCALL_GAPS: [&str; 3] = ["unshare_user", "clone_newuser", "keyctl"];
 
 // Raising limits: rlimits above the hard limit, another process's limits (prlimit on pid 1),
 // cgroup files (limits, cgroup.procs, release_agent) and new cgroups, /proc/sys. All refused.

@@ -9,6 +9,7 @@
 mod client;
 mod config;
 mod pending;
+mod seccomp;
 
 use std::time::{Duration, Instant};
 
@@ -103,7 +104,10 @@ impl DockerBackend {
             }
         };
         let owner = format!("{}:{}", hostname(), std::process::id());
-        let body = config::create_body(kind, spec, &image, &owner)?;
+        let mut body = config::create_body(kind, spec, &image, &owner)?;
+        if kind == BackendKind::Podman {
+            podman_seccomp(&mut body, spec)?;
+        }
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = match client.create_container(Some(options), body).await {
@@ -606,6 +610,36 @@ async fn build_session_image(
     );
     build_image(client, kind, context_dir, name, &tag, sink).await?;
     Ok(tag)
+}
+
+/// Gives a Podman container the restricted seccomp profile (see `seccomp`), unless the caller
+/// set security options of their own. The profile is a file on this host, so only a local
+/// engine (a unix socket) gets it; elsewhere Podman's default stays, with a warning.
+fn podman_seccomp(
+    body: &mut bollard::models::ContainerCreateBody,
+    spec: &SandboxSpec,
+) -> Result<()> {
+    let host = body.host_config.get_or_insert_with(Default::default);
+    let options = host.security_opt.get_or_insert_with(Vec::new);
+    if options.iter().any(|o| o.starts_with("seccomp")) {
+        return Ok(());
+    }
+    let url = spec
+        .engine
+        .url
+        .clone()
+        .or_else(|| std::env::var("CONTAINER_HOST").ok())
+        .unwrap_or_else(|| client::default_url(BackendKind::Podman));
+    let local =
+        spec.engine.client.is_none() && (url.starts_with("unix://") || url.starts_with('/'));
+    match local.then(seccomp::podman_profile_file).transpose()?.flatten() {
+        Some(path) => options.push(format!("seccomp={}", path.display())),
+        None => tracing::warn!(
+            "podman: keeping Podman's default seccomp profile, which allows namespaces and keyrings (the engine is not local, or it has no {})",
+            "/usr/share/containers/seccomp.json"
+        ),
+    }
+    Ok(())
 }
 
 /// Removes an image this session built.
