@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use llm_sandbox::backend::probe;
-use llm_sandbox::language::RunContext;
+use llm_sandbox::language::{find_program, RunContext};
 use llm_sandbox::{
     BackendKind, ExecutionResult, LanguageHandler, LanguageRegistry, SandboxSession,
+    DEFAULT_SEARCH_PATH,
 };
 
 /// The snippet of the throughput, memory and container measures.
@@ -137,7 +138,12 @@ impl Hello {
     fn bare(&self) -> Result<f64> {
         let start = Instant::now();
         match self.interpreter {
-            Some([program, flag]) => expect_hello(Command::new(program).args([flag, self.code]))?,
+            Some([program, flag]) => {
+                // The interpreter the sandbox would run, not whatever comes first on PATH.
+                let program = find_program(&DEFAULT_SEARCH_PATH, program)
+                    .ok_or_else(|| anyhow::anyhow!("{program} is not installed"))?;
+                expect_hello(clean(&mut Command::new(program)).args([flag, self.code]))?
+            }
             None => {
                 let dir = tempfile::tempdir()?;
                 let dir_name = dir.path().to_string_lossy().into_owned();
@@ -151,17 +157,32 @@ impl Hello {
                 let env = self.handler.environment(&dir_name);
                 if let Some(compile) = self.handler.compile_command(&ctx) {
                     stdout(
-                        Command::new(&compile[0])
+                        clean(&mut Command::new(&compile[0]))
                             .args(&compile[1..])
+                            .env("HOME", &dir_name)
                             .envs(env.clone()),
                     )?;
                 }
                 let run = self.handler.run_command(&ctx);
-                expect_hello(Command::new(&run[0]).args(&run[1..]).envs(env))?;
+                expect_hello(
+                    clean(&mut Command::new(&run[0]))
+                        .args(&run[1..])
+                        .env("HOME", &dir_name)
+                        .envs(env),
+                )?;
             }
         }
         Ok(ms(start))
     }
+}
+
+/// `command` with the environment a sandboxed program gets (the caller's own, e.g.
+/// `NODE_EXTRA_CA_CERTS`, can make a floor slower than the sandbox).
+fn clean(command: &mut Command) -> &mut Command {
+    command
+        .env_clear()
+        .env("PATH", DEFAULT_SEARCH_PATH.join(":"))
+        .env("LANG", "C.UTF-8")
 }
 
 /// One-shot runs through this binary, and a session's open, warm run and close.
@@ -251,7 +272,7 @@ fn throughput(args: &BenchArgs, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 fn bare_python() -> Result<()> {
-    expect_hello(Command::new("/usr/bin/python3").args(["-c", PYTHON]))
+    expect_hello(clean(&mut Command::new("/usr/bin/python3")).args(["-c", PYTHON]))
 }
 
 /// Snippets per second, once per iteration, of `workers` threads that each run `per_worker`

@@ -85,6 +85,20 @@ impl Default for ArtifactLimits {
     }
 }
 
+impl ArtifactLimits {
+    /// Why one more file of `size` bytes does not fit beside `files` files of `bytes` bytes in
+    /// all; `None` when it fits.
+    pub(crate) fn refuses(&self, files: usize, bytes: u64, size: u64) -> Option<String> {
+        if files >= self.max_files {
+            Some(format!("over the limit of {} files", self.max_files))
+        } else if bytes + size > self.max_bytes {
+            Some(format!("over the limit of {} bytes", self.max_bytes))
+        } else {
+            None
+        }
+    }
+}
+
 /// A file a run wrote under the session's output folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Artifact {
@@ -161,11 +175,7 @@ pub(crate) fn read_files(
         let path = format!("{location}/{name}");
         if !kind.is_file() {
             left_out.add(path, None, "not a regular file".into());
-        } else if files.len() >= limits.max_files {
-            let reason = format!("over the limit of {} files", limits.max_files);
-            left_out.add(path, Some(size), reason);
-        } else if bytes + size > limits.max_bytes {
-            let reason = format!("over the limit of {} bytes", limits.max_bytes);
+        } else if let Some(reason) = limits.refuses(files.len(), bytes, size) {
             left_out.add(path, Some(size), reason);
         } else {
             let mut content = Vec::with_capacity(size as usize);

@@ -829,14 +829,7 @@ impl SandboxSession {
         let (mut files, mut bytes, mut left_out) = (Vec::new(), 0u64, LeftOut::default());
         for (name, size) in entries {
             let path = format!("{dir}/{name}");
-            let over = if files.len() >= limits.max_files {
-                Some(format!("over the limit of {} files", limits.max_files))
-            } else if bytes + size > limits.max_bytes {
-                Some(format!("over the limit of {} bytes", limits.max_bytes))
-            } else {
-                None
-            };
-            if let Some(reason) = over {
+            if let Some(reason) = limits.refuses(files.len(), bytes, size) {
                 left_out.add(path, Some(size), reason);
                 continue;
             }
