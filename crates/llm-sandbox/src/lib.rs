@@ -18,6 +18,7 @@ mod archive;
 mod artifacts;
 pub mod backend;
 pub mod blocking;
+mod collect;
 mod error;
 pub mod language;
 mod result;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
-use crate::artifacts::{self, ArtifactLimits, CollectedFile, LeftOut, Omitted, PlotFormat};
+use crate::artifacts::{ArtifactLimits, PlotFormat};
 use crate::backend::{self, Backend, BackendKind, CloseReport, ExecOutput, ExecRequest};
+use crate::collect::Collector;
 use crate::error::{Error, Result};
 use crate::language::{
     find_program, validate_library_name, LanguageHandler, LanguageRegistry, PlotContext, RunContext,
@@ -456,7 +457,7 @@ impl std::fmt::Debug for SandboxSession {
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// How long listing an output folder too big for one archive may take.
+/// How long listing a folder too big for one archive (see `Collector`) may take.
 const LISTING_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl SandboxSession {
@@ -650,13 +651,22 @@ impl SandboxSession {
             }
         };
         let mut omitted = Vec::new();
+        let listing = self.request(
+            Vec::new(),
+            self.environment(&[]),
+            None,
+            LISTING_TIMEOUT,
+            None,
+        );
+        let mut collector = Collector::new(backend, self.capture.limits, listing);
         let plots = if self.capture.plotting {
-            self.collect_plots(backend, &plots_dir, &mut omitted).await
+            collector.plots(&plots_dir, &mut omitted).await
         } else {
             Vec::new()
         };
         let artifacts = if self.capture.collect_artifacts {
-            self.collect_artifacts(backend, &mut omitted).await
+            let dir = format!("{}/{}", self.spec.workdir, self.capture.output_dir());
+            collector.artifacts(&dir, &mut omitted).await
         } else {
             Vec::new()
         };
@@ -697,166 +707,6 @@ impl SandboxSession {
             *kept = plots;
         }
         kept.clone()
-    }
-
-    /// Collects the plots the capture hook wrote to `plots_dir` during the run.
-    async fn collect_plots(
-        &self,
-        backend: &mut Box<dyn Backend>,
-        plots_dir: &str,
-        omitted: &mut Vec<Omitted>,
-    ) -> Vec<PlotOutput> {
-        // Each plot is two files: the image and its description.
-        let limits = ArtifactLimits {
-            max_files: self
-                .capture
-                .limits
-                .max_files
-                .saturating_mul(2)
-                .saturating_add(1),
-            ..self.capture.limits
-        };
-        let files = self.collect(backend, plots_dir, limits, omitted).await;
-        let (plots, errors) = artifacts::plots_from(files, omitted);
-        for error in errors {
-            tracing::warn!("plot capture: {}", error.trim_end());
-        }
-        plots
-    }
-
-    /// Collects the files of the output folder, then removes them from the sandbox (all of
-    /// it when nothing was left out, else only what was returned).
-    async fn collect_artifacts(
-        &self,
-        backend: &mut Box<dyn Backend>,
-        omitted: &mut Vec<Omitted>,
-    ) -> Vec<artifacts::Artifact> {
-        let dir = format!("{}/{}", self.spec.workdir, self.capture.output_dir());
-        let already_omitted = omitted.len();
-        let files = self
-            .collect(backend, &dir, self.capture.limits, omitted)
-            .await;
-        let removals = if omitted.len() == already_omitted {
-            vec![dir.clone()]
-        } else {
-            files.iter().map(|f| format!("{dir}/{}", f.name)).collect()
-        };
-        for path in removals {
-            if let Err(error) = backend.remove(&path).await {
-                tracing::warn!("could not empty the output folder: {error}");
-            }
-        }
-        artifacts::artifacts_from(files)
-    }
-
-    /// Reads the regular files under sandbox directory `dir` within `limits`: one archive when
-    /// it fits, else the files picked one by one from a listing, in name order.
-    async fn collect(
-        &self,
-        backend: &mut Box<dyn Backend>,
-        dir: &str,
-        limits: ArtifactLimits,
-        omitted: &mut Vec<Omitted>,
-    ) -> Vec<CollectedFile> {
-        let Ok((_, top)) = split_parent(dir) else {
-            return Vec::new();
-        };
-        // Room for the tar headers of the files allowed, and a little more.
-        let archive_limit = limits
-            .max_bytes
-            .saturating_add(1024 * (limits.max_files as u64 + 16));
-        let tar = match backend.get_archive(dir, archive_limit).await {
-            Ok(tar) => tar,
-            Err(error) => {
-                tracing::debug!("collecting {dir} in one archive failed ({error}); listing it");
-                return self.collect_listed(backend, dir, limits, omitted).await;
-            }
-        };
-        artifacts::read_files(&tar, top, dir, limits, omitted).unwrap_or_else(|error| {
-            omitted.push(Omitted {
-                name: dir.to_string(),
-                size: None,
-                reason: format!("{error}; left in the sandbox"),
-            });
-            Vec::new()
-        })
-    }
-
-    /// [`collect`](Self::collect) for a directory too big for one archive.
-    async fn collect_listed(
-        &self,
-        backend: &mut Box<dyn Backend>,
-        dir: &str,
-        limits: ArtifactLimits,
-        omitted: &mut Vec<Omitted>,
-    ) -> Vec<CollectedFile> {
-        let argv = ["find", dir, "-type", "f", "-printf", "%s %P\\0"]
-            .map(String::from)
-            .to_vec();
-        let mut request = self.request(argv, self.environment(&[]), None, LISTING_TIMEOUT, None);
-        request.output_limit = 16 << 20;
-        let listing = match self.exec(backend, request).await {
-            Ok(output) if output.exit_code == 0 && !output.stdout_truncated => output.stdout,
-            Ok(output) => {
-                let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
-                if !detail.is_empty() {
-                    omitted.push(Omitted {
-                        name: dir.to_string(),
-                        size: None,
-                        reason: format!("could not be listed ({detail})"),
-                    });
-                }
-                return Vec::new();
-            }
-            Err(error) => {
-                omitted.push(Omitted {
-                    name: dir.to_string(),
-                    size: None,
-                    reason: format!("could not be listed: {error}"),
-                });
-                return Vec::new();
-            }
-        };
-        let mut entries: Vec<(String, u64)> = listing
-            .split(|b| *b == 0)
-            .filter_map(|entry| {
-                let entry = std::str::from_utf8(entry).ok()?;
-                let (size, name) = entry.split_once(' ')?;
-                Some((name.to_string(), size.parse().ok()?))
-            })
-            .collect();
-        entries.sort();
-        let (mut files, mut bytes, mut left_out) = (Vec::new(), 0u64, LeftOut::default());
-        for (name, size) in entries {
-            let path = format!("{dir}/{name}");
-            if let Some(reason) = limits.refuses(files.len(), bytes, size) {
-                left_out.add(path, Some(size), reason);
-                continue;
-            }
-            let one = ArtifactLimits {
-                max_files: 1,
-                max_bytes: size,
-            };
-            let Ok((parent, base)) = split_parent(&path) else {
-                continue;
-            };
-            let read = match backend.get_archive(&path, size + 4096).await {
-                Ok(tar) => artifacts::read_files(&tar, base, parent, one, omitted),
-                Err(error) => Err(error),
-            };
-            match read {
-                Ok(mut read) if read.len() == 1 => {
-                    let mut file = read.remove(0);
-                    bytes += file.content.len() as u64;
-                    file.name = name;
-                    files.push(file);
-                }
-                Ok(_) => {}
-                Err(error) => left_out.add(path, Some(size), error.to_string()),
-            }
-        }
-        left_out.report(omitted);
-        files
     }
 
     /// Runs a command (argv, no shell) in the workdir with the default timeout.
@@ -1142,7 +992,8 @@ impl SandboxSession {
     }
 }
 
-fn split_parent(path: &str) -> Result<(&str, &str)> {
+/// `path`'s parent directory and last component.
+pub(crate) fn split_parent(path: &str) -> Result<(&str, &str)> {
     match path.rsplit_once('/') {
         Some((parent, name)) if !name.is_empty() => {
             Ok((if parent.is_empty() { "/" } else { parent }, name))
