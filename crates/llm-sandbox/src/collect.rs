@@ -85,11 +85,7 @@ impl<'a> Collector<'a> {
             }
         };
         artifacts::read_files(&tar, top, dir, limits, omitted).unwrap_or_else(|error| {
-            omitted.push(Omitted {
-                name: dir.to_string(),
-                size: None,
-                reason: format!("{error}; left in the sandbox"),
-            });
+            omitted.push(whole_folder(dir, format!("{error}; left in the sandbox")));
             Vec::new()
         })
     }
@@ -106,22 +102,17 @@ impl<'a> Collector<'a> {
             .map(String::from)
             .to_vec();
         request.output_limit = 16 << 20;
-        let not_listed = |reason: String| Omitted {
-            name: dir.to_string(),
-            size: None,
-            reason,
-        };
         let listing = match self.backend.exec(request, &mut |_, _| {}).await {
             Ok(output) if output.exit_code == 0 && !output.stdout_truncated => output.stdout,
             Ok(output) => {
                 let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
                 if !detail.is_empty() {
-                    omitted.push(not_listed(format!("could not be listed ({detail})")));
+                    omitted.push(whole_folder(dir, format!("could not be listed ({detail})")));
                 }
                 return Vec::new();
             }
             Err(error) => {
-                omitted.push(not_listed(format!("could not be listed: {error}")));
+                omitted.push(whole_folder(dir, format!("could not be listed: {error}")));
                 return Vec::new();
             }
         };
@@ -165,5 +156,14 @@ impl<'a> Collector<'a> {
         }
         left_out.report(omitted);
         files
+    }
+}
+
+/// A folder none of whose files came back, and why.
+fn whole_folder(dir: &str, reason: String) -> Omitted {
+    Omitted {
+        name: dir.to_string(),
+        size: None,
+        reason,
     }
 }

@@ -650,26 +650,24 @@ impl SandboxSession {
                 self.exec(backend, request).await?
             }
         };
-        let mut omitted = Vec::new();
-        let listing = self.request(
-            Vec::new(),
-            self.environment(&[]),
-            None,
-            LISTING_TIMEOUT,
-            None,
-        );
-        let mut collector = Collector::new(backend, self.capture.limits, listing);
-        let plots = if self.capture.plotting {
-            collector.plots(&plots_dir, &mut omitted).await
-        } else {
-            Vec::new()
-        };
-        let artifacts = if self.capture.collect_artifacts {
-            let dir = format!("{}/{}", self.spec.workdir, self.capture.output_dir());
-            collector.artifacts(&dir, &mut omitted).await
-        } else {
-            Vec::new()
-        };
+        let (mut plots, mut artifacts, mut omitted) = (Vec::new(), Vec::new(), Vec::new());
+        if self.capture.plotting || self.capture.collect_artifacts {
+            let listing = self.request(
+                Vec::new(),
+                self.environment(&[]),
+                None,
+                LISTING_TIMEOUT,
+                None,
+            );
+            let mut collector = Collector::new(backend, self.capture.limits, listing);
+            if self.capture.plotting {
+                plots = collector.plots(&plots_dir, &mut omitted).await;
+            }
+            if self.capture.collect_artifacts {
+                let dir = format!("{}/{}", self.spec.workdir, self.capture.output_dir());
+                artifacts = collector.artifacts(&dir, &mut omitted).await;
+            }
+        }
         if let Err(error) = backend.remove(&run_dir).await {
             // The code may have made its run directory undeletable; the next runs do not care.
             tracing::warn!("could not remove the run's files: {error}");
