@@ -5,7 +5,7 @@
 //! follows a symlink that already exists on the host.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -123,71 +123,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Packs `path` (inside the sandbox) under its base name, failing beyond `max_bytes`.
-/// A path that is itself a symlink is refused.
-pub(crate) fn pack(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
-    let meta = fs::symlink_metadata(path)?;
-    if meta.file_type().is_symlink() {
-        return Err(io::Error::other(format!(
-            "{} is a symbolic link; refusing to copy it",
-            path.display()
-        )));
-    }
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other(format!("{} has no file name to copy", path.display())))?;
-    let mut builder = tar::Builder::new(Bounded {
-        inner: Vec::new(),
-        left: max_bytes,
-    });
-    builder.follow_symlinks(false);
-    if meta.is_dir() {
-        builder.append_dir_all(name, path)?;
-    } else {
-        builder.append_path_with_name(path, name)?;
-    }
-    Ok(builder.into_inner()?.inner)
-}
-
-/// Unpacks a tar into `dest_dir` (created if missing); used inside the sandbox, where the
-/// archive comes from the library.
-pub(crate) fn unpack_into(tar: &[u8], dest_dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dest_dir)?;
-    let mut archive = tar::Archive::new(tar);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if !entry.unpack_in(dest_dir)? {
-            return Err(io::Error::other(format!(
-                "refusing archive member {:?}",
-                entry.path()?
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A writer that fails once more than `left` bytes were written.
-struct Bounded {
-    inner: Vec<u8>,
-    left: u64,
-}
-
-impl Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() as u64 > self.left {
-            return Err(io::Error::other("the archive exceeds the copy size limit"));
-        }
-        self.left -= buf.len() as u64;
-        self.inner.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Extracts a hostile tar whose top entry is `top` so that `top` becomes host path `dest`.
@@ -346,17 +281,5 @@ mod tests {
         let tar = tar_with(&[("out/sub/file", tar::EntryType::Regular, b"x")]);
         assert!(extract(&tar, "out", &dest).is_err());
         assert!(!outside.join("file").exists());
-    }
-
-    #[test]
-    fn pack_respects_the_size_bound_and_refuses_symlinks() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("big");
-        fs::write(&file, vec![7u8; 100_000]).unwrap();
-        assert!(pack(&file, 10_000).is_err());
-        assert!(pack(&file, 1 << 20).is_ok());
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
-        assert!(pack(&link, 1 << 20).is_err());
     }
 }

@@ -725,16 +725,11 @@ impl SandboxSession {
         options: CommandOptions,
     ) -> Result<ExecutionResult> {
         let argv: Vec<String> = argv.iter().map(|a| a.as_ref().to_string()).collect();
-        self.command(argv, options, false).await
+        self.command(argv, options).await
     }
 
-    /// Runs a command; `install_network` gives it the host's network (installers only).
-    async fn command(
-        &self,
-        argv: Vec<String>,
-        options: CommandOptions,
-        install_network: bool,
-    ) -> Result<ExecutionResult> {
+    /// Runs a command in the workdir (or `options.workdir`) with the session's environment.
+    async fn command(&self, argv: Vec<String>, options: CommandOptions) -> Result<ExecutionResult> {
         if argv.is_empty() || argv[0].is_empty() {
             return Err(Error::invalid("the command is empty"));
         }
@@ -748,24 +743,37 @@ impl SandboxSession {
         let (backend, left) = self.open_backend(&mut state).await?;
         let timeout = options.timeout.unwrap_or(self.default_timeout);
         let env = self.environment(&options.env);
-        let mut request =
-            self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
-        request.install_network = install_network;
+        let request = self.request(argv, env, options.workdir, timeout.min(left), options.stdin);
         let output = self.exec(backend, request).await?;
-        let timed_out_by_session = output.timed_out && left < timeout;
-        let result = ExecutionResult::from_output(output, self.spec.limits.output);
         drop(state);
-        if timed_out_by_session {
+        self.result_of(output, timeout, left).await
+    }
+
+    /// The result of a command, or the session's expiry when its budget, not the command's
+    /// timeout, ran out.
+    async fn result_of(
+        &self,
+        output: ExecOutput,
+        timeout: Duration,
+        left: Duration,
+    ) -> Result<ExecutionResult> {
+        if output.timed_out && left < timeout {
             return Err(self.expire().await);
         }
-        Ok(result)
+        Ok(ExecutionResult::from_output(
+            output,
+            self.spec.limits.output,
+        ))
     }
 
     /// Installs packages with the language's package manager into the session's workdir.
     ///
-    /// Names are validated and passed as argv. The installer runs inside the sandbox; it reaches
-    /// the network only when the session allows it (`allow_install_network`, or a network mode
-    /// that is not none), while the session's code stays offline.
+    /// Names are validated and passed as argv. The installer runs inside the sandbox, so that
+    /// code cannot influence it: from `/`, with a fresh home directory no code has seen, with
+    /// an environment of its own (not the session's: no `PYTHONPATH`, `NODE_PATH`, `GEM_HOME`
+    /// or user variables) and its configuration files pinned. With `allow_install_network` it
+    /// reaches the language's package index and nothing else (native: an HTTPS proxy that
+    /// allows the index hosts alone; containers: the engine's default network while it runs).
     pub async fn install<S: AsRef<str>>(&self, libraries: &[S]) -> Result<()> {
         let libraries: Vec<String> = libraries.iter().map(|l| l.as_ref().to_string()).collect();
         if libraries.is_empty() {
@@ -774,16 +782,48 @@ impl SandboxSession {
         for name in &libraries {
             validate_library_name(name)?;
         }
-        let argv = self
-            .handler
-            .install_command(&libraries, &self.spec.workdir)?;
-        let options = CommandOptions {
-            timeout: Some(self.install_timeout),
-            ..Default::default()
-        };
-        let result = self
-            .command(argv, options, self.spec.install_network)
-            .await?;
+        let workdir = &self.spec.workdir;
+        let argv = self.handler.install_command(&libraries, workdir)?;
+        let home_name = format!(
+            ".llm-sandbox/install-home-{}-{}",
+            RUN_COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        );
+        let home = format!("{workdir}/{home_name}");
+        let mut packer = archive::Packer::new();
+        packer.parents_of(&home_name)?;
+        packer.dir(&home_name)?;
+        let home_tar = packer.finish()?;
+        let mut env = vec![
+            ("PATH".to_string(), self.spec.search_path.join(":")),
+            ("HOME".into(), home.clone()),
+            ("USER".into(), "sandbox".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+        ];
+        env.extend(self.handler.install_environment(&home));
+        let network = self.spec.install_network && self.spec.network == NetworkMode::None;
+        let mut state = self.state.lock().await;
+        let (backend, left) = self.open_backend(&mut state).await?;
+        for path in self.handler.installer_config_files(workdir) {
+            backend.remove(&path).await?;
+        }
+        backend.put_archive(workdir, home_tar).await?;
+        let mut request = self.request(
+            argv,
+            env,
+            Some("/".into()),
+            self.install_timeout.min(left),
+            None,
+        );
+        request.package_index = network.then(|| self.handler.package_index_hosts());
+        let output = self.exec(backend, request).await;
+        let removed = backend.remove(&home).await;
+        drop(state);
+        let result = self.result_of(output?, self.install_timeout, left).await?;
+        removed?;
         if result.timed_out {
             return Err(Error::Timeout {
                 operation: format!("installing {}", libraries.join(" ")),
@@ -792,7 +832,7 @@ impl SandboxSession {
         }
         if result.exit_code != 0 {
             let hint = if self.spec.network == NetworkMode::None && !self.spec.install_network {
-                " (the sandbox has no network; allow installs to reach it with `allow_install_network(true)`)"
+                " (the sandbox has no network; allow installs to reach the package index with `allow_install_network(true)`)"
             } else {
                 ""
             };
@@ -974,7 +1014,7 @@ impl SandboxSession {
             stdin,
             timeout,
             output_limit: self.spec.limits.output,
-            install_network: false,
+            package_index: None,
         }
     }
 

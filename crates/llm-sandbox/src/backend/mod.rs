@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod native;
+mod package_proxy;
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,9 +85,11 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Bytes kept of each of stdout and stderr.
     pub output_limit: u64,
-    /// Run with the host's network although the sandbox has none: for package installers when
-    /// the spec allows `install_network`, never for user code.
-    pub install_network: bool,
+    /// `Some(hosts)` for a package installer allowed to reach its package index although the
+    /// sandbox has no network (the spec's `install_network`), never for user code. The native
+    /// backend lets it reach exactly these hosts (HTTPS, through a proxy); container backends
+    /// attach the engine's default network while it runs.
+    pub package_index: Option<Vec<String>>,
 }
 
 /// Which output stream a chunk came from.
@@ -156,6 +159,12 @@ pub trait Backend: Send + Sync {
     /// The isolation in force, as (feature, description) lines for users and `doctor`.
     fn isolation(&self) -> Vec<(String, String)>;
 
+    /// Where the isolation is weaker than the defaults promise here (e.g. rlimits in place of
+    /// cgroups), one sentence each, with what to do about it.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Destroys the sandbox and everything in it (committing it first when asked).
     /// Idempotent; also done on drop, without the commit.
     async fn close(&mut self) -> Result<CloseReport>;
@@ -191,7 +200,7 @@ pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
         stdin: None,
         timeout: Duration::from_secs(10),
         output_limit: 4096,
-        install_network: false,
+        package_index: None,
     };
     let output = backend.exec(request, &mut |_, _| {}).await;
     let isolation = backend.isolation();

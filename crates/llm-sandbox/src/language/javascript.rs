@@ -42,12 +42,25 @@ impl LanguageHandler for JavaScript {
             "--no-audit",
             "--no-fund",
             "--ignore-scripts",
+            "--userconfig",
+            "/dev/null",
+            "--globalconfig",
+            "/dev/null",
             "--prefix",
             workdir,
             "--",
         ]);
         command.extend(libraries.iter().cloned());
         Ok(command)
+    }
+    fn install_environment(&self, home: &str) -> Vec<(String, String)> {
+        vec![("npm_config_cache".into(), format!("{home}/.npm"))]
+    }
+    fn installer_config_files(&self, workdir: &str) -> Vec<String> {
+        vec![format!("{workdir}/.npmrc")]
+    }
+    fn package_index_hosts(&self) -> Vec<String> {
+        vec!["registry.npmjs.org".into()]
     }
     fn syntax(&self) -> Syntax {
         Syntax::CLike

@@ -125,6 +125,25 @@ pub trait LanguageHandler: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// Environment variables of the installer (and only it), given its fresh home directory:
+    /// what pins its configuration so that files the code wrote cannot steer it. The session
+    /// adds PATH, HOME, USER, LANG and TMPDIR; nothing of the runs' environment is passed.
+    fn install_environment(&self, _home: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Files under the writable `workdir` that the installer would read as configuration
+    /// whatever its options say (e.g. npm's project `.npmrc`); removed before each install.
+    fn installer_config_files(&self, _workdir: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The hosts the installer downloads from (HTTPS): with `allow_install_network`, the only
+    /// ones it can reach on backends that confine installs to their package index.
+    fn package_index_hosts(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The default image for a container backend; `None` for the native backend.
     fn default_image(&self, backend: BackendKind) -> Option<String> {
         match backend {

@@ -51,19 +51,30 @@ impl LanguageHandler for Python {
     }
     fn install_command(&self, libraries: &[String], workdir: &str) -> Result<Vec<String>> {
         let target = format!("{workdir}/{PACKAGES_DIR}");
+        // -I (isolated): no PYTHONPATH, no user site, and neither the working directory nor
+        // the script's on sys.path, so nothing the code planted is imported.
         let mut command = argv([
             "python3",
+            "-I",
             "-m",
             "pip",
             "install",
             "--disable-pip-version-check",
             "--no-input",
+            "--no-cache-dir",
             "--target",
             &target,
             "--",
         ]);
         command.extend(libraries.iter().cloned());
         Ok(command)
+    }
+    fn install_environment(&self, _home: &str) -> Vec<(String, String)> {
+        // pip reads no configuration file at all when PIP_CONFIG_FILE is the null device.
+        vec![("PIP_CONFIG_FILE".into(), "/dev/null".into())]
+    }
+    fn package_index_hosts(&self) -> Vec<String> {
+        vec!["pypi.org".into(), "files.pythonhosted.org".into()]
     }
     fn syntax(&self) -> Syntax {
         Syntax::Python

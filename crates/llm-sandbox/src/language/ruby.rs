@@ -40,9 +40,13 @@ impl LanguageHandler for Ruby {
     }
     fn install_command(&self, libraries: &[String], workdir: &str) -> Result<Vec<String>> {
         let target = format!("{workdir}/{GEMS_DIR}");
+        // No configuration file; plugins load only from GEM_HOME/GEM_PATH and the home
+        // directory, which the installer's environment leaves out of the code's reach.
         let mut command = argv([
             "gem",
             "install",
+            "--config-file",
+            "/dev/null",
             "--no-document",
             "--install-dir",
             &target,
@@ -50,6 +54,13 @@ impl LanguageHandler for Ruby {
         ]);
         command.extend(libraries.iter().cloned());
         Ok(command)
+    }
+    fn package_index_hosts(&self) -> Vec<String> {
+        vec![
+            "rubygems.org".into(),
+            "index.rubygems.org".into(),
+            "rubygems.global.ssl.fastly.net".into(),
+        ]
     }
     fn syntax(&self) -> Syntax {
         Syntax::Ruby

@@ -490,7 +490,7 @@ impl Backend for DockerBackend {
         request: ExecRequest,
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
-        if request.install_network && self.install_network.is_some() {
+        if request.package_index.is_some() && self.install_network.is_some() {
             self.set_install_network(true).await?;
             let outcome = self.run(request, on_output).await;
             // Detach whatever happened: code must never run attached.

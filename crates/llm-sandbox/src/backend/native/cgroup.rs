@@ -130,14 +130,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The `cgroup.procs` files a process writes its pid to, to join the cgroup.
-    pub fn procs_files(&self) -> Vec<String> {
-        self.dirs
-            .iter()
-            .map(|d| d.join("cgroup.procs").display().to_string())
-            .collect()
-    }
-
     /// How many processes of this cgroup the kernel's OOM killer has killed.
     pub fn oom_kills(&self) -> u64 {
         let (file, key) = match self.version {

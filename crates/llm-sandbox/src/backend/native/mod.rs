@@ -1,50 +1,56 @@
-//! The native backend: a daemonless Linux sandbox built from namespaces, cgroups, seccomp and
-//! rlimits. It needs no image: toolchains come from the host, bound read-only.
+//! The native backend: a daemonless Linux sandbox built from namespaces, cgroups, seccomp,
+//! Landlock and rlimits. It needs no image: toolchains come from the host, bound read-only.
 //!
-//! Process model. `open` forks a *keeper* (single-threaded, so it may create a user namespace);
-//! the keeper unshares the user, mount, pid, ipc, uts and (by default) network namespaces and
-//! waits while the library writes its uid/gid maps and puts it in the session's cgroup. It then
-//! forks *init*, pid 1 of the new pid namespace, which builds the root filesystem, drops every
-//! privilege and serves requests over a socket (see [`protocol`]). Killing the keeper kills init
-//! (parent-death signal), and init's death kills every process in the namespace; init also exits
-//! when the library's end of the socket closes, so a crashed caller leaks nothing.
+//! Process model. `open` executes the embedded `llm-sandbox-init` program as the *keeper*
+//! (see [`launch`]; the sandbox never holds a copy of the caller's memory). The keeper takes the
+//! sandbox's [`InitConfig`], unshares the user, mount, pid, ipc, uts and (by default) network
+//! namespaces, writes its id maps and forks *init*, pid 1 of the new pid namespace, which the
+//! library puts in the session's cgroup; init builds the root filesystem, drops every privilege
+//! and serves requests over the socket (see [`llm_sandbox_init::protocol`]). Killing the keeper
+//! kills init (parent-death signal), and init's death kills every process in the namespace;
+//! init also exits when the library's end of the socket closes, so a crashed caller leaks
+//! nothing.
+//!
+//! Init shares a pid namespace and a uid with the code it runs, so the library does not trust
+//! it: frames are bounded by what each request can produce, the output limit is enforced here
+//! too, and a frame nobody asked for ends the session.
 
 mod cgroup;
-mod init;
-mod install_network;
-mod protocol;
-mod rootfs;
-mod seccomp;
+mod launch;
+mod wire;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use nix::sched::CloneFlags;
-use nix::sys::resource::Resource;
+use llm_sandbox_init::config::{InitConfig, Owner, Rlimit, RootfsPlan};
+use llm_sandbox_init::protocol::{decode, encode, FrameKind, FrameLimits, Reply, Request};
+use llm_sandbox_init::syscalls;
 use nix::sys::signal::Signal;
-use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
 use tokio::net::UnixStream;
 
 use self::cgroup::{Cgroup, CgroupVersion};
-use self::init::InitConfig;
-use self::protocol::{decode, encode, nonblocking, FrameKind, Reply, Request};
-use self::rootfs::{RootfsPlan, SANDBOX_ID};
+use super::package_proxy::PackageProxy;
 use super::{
     Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
 };
 use crate::error::{Error, Result};
-use crate::spec::{NetworkMode, SandboxSpec};
+use crate::spec::{NetworkMode, SandboxSpec, SANDBOX_UID};
 
 /// How long past a command's own timeout the library waits for init before declaring it hung.
 const INIT_GRACE: Duration = Duration::from_secs(5);
 /// How long opening may take before it is abandoned.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// The host uid/gid sandboxed code maps to when the library runs as root (`nobody`).
-const ROOT_MAPPED_ID: u32 = 65534;
+/// How long a file request (copy in or out, remove) may take.
+const FILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first of the host ids that own root callers' sandboxes (one per sandbox; no account
+/// has them).
+const OWNER_BASE: u32 = 0x4000_0000;
 
 static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -53,11 +59,71 @@ pub struct NativeBackend {
     keeper: Option<Pid>,
     socket: Option<UnixStream>,
     cgroup: Option<Cgroup>,
-    /// The fallback rlimits, also applied to installers that join from outside.
-    rlimits: Vec<(Resource, u64)>,
     /// Whether the sandbox has its own (empty) network namespace.
     own_network: bool,
     isolation: Vec<(String, String)>,
+    warnings: Vec<String>,
+}
+
+/// How memory and processes are bounded.
+struct Limits {
+    cgroup: Option<Cgroup>,
+    rlimits: Vec<(Rlimit, u64)>,
+    refuse_uncounted_memory: bool,
+    description: String,
+    warning: Option<String>,
+}
+
+impl Limits {
+    fn for_spec(spec: &SandboxSpec, name: &str) -> Limits {
+        let wanted = spec.limits.memory.is_some()
+            || spec.limits.pids.is_some()
+            || spec.limits.cpus.is_some();
+        if !wanted {
+            return Limits {
+                cgroup: None,
+                rlimits: Vec::new(),
+                refuse_uncounted_memory: false,
+                description: "none requested".into(),
+                warning: None,
+            };
+        }
+        let reason = match Cgroup::create(name, &spec.limits) {
+            Ok(cgroup) => {
+                let version = match cgroup.version() {
+                    CgroupVersion::V2 => "cgroup v2",
+                    CgroupVersion::V1 => "cgroup v1",
+                };
+                return Limits {
+                    cgroup: Some(cgroup),
+                    rlimits: Vec::new(),
+                    refuse_uncounted_memory: false,
+                    description: format!("{version}: {}", spec.limits.describe()),
+                    warning: None,
+                };
+            }
+            Err(reason) => reason,
+        };
+        let mut rlimits = Vec::new();
+        if let Some(bytes) = spec.limits.memory {
+            rlimits.push((Rlimit::Data, bytes));
+        }
+        if let Some(pids) = spec.limits.pids {
+            rlimits.push((Rlimit::Processes, pids));
+        }
+        Limits {
+            cgroup: None,
+            rlimits,
+            refuse_uncounted_memory: spec.limits.memory.is_some(),
+            description: format!("rlimits only (cgroups unavailable: {reason})"),
+            warning: Some(format!(
+                "only rlimits bound this sandbox (cgroups unavailable: {reason}): memory is limited per process \
+                 (RLIMIT_DATA; System V shared memory, memfd and shared anonymous mappings refused), \
+                 so the processes of a run together may use up to the process limit times the memory limit, \
+                 and there is no CPU limit; run as root or with a delegated cgroup for sandbox-wide limits"
+            )),
+        }
+    }
 }
 
 impl NativeBackend {
@@ -78,118 +144,82 @@ impl NativeBackend {
                 "the native backend runs the host's toolchains; image `{image}` is not used"
             );
         }
-        let name = format!(
-            "{}{}-{}",
-            cgroup::NAME_PREFIX,
-            std::process::id(),
-            SESSION_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut isolation = Vec::new();
-        let wants_cgroup = spec.limits.memory.is_some()
-            || spec.limits.pids.is_some()
-            || spec.limits.cpus.is_some();
-        let (cgroup, rlimits) = match wants_cgroup.then(|| Cgroup::create(&name, &spec.limits)) {
-            Some(Ok(cgroup)) => {
-                let version = match cgroup.version() {
-                    CgroupVersion::V2 => "cgroup v2",
-                    CgroupVersion::V1 => "cgroup v1",
-                };
-                isolation.push((
-                    "limits".into(),
-                    format!("{version}: {}", spec.limits.describe()),
-                ));
-                (Some(cgroup), Vec::new())
-            }
-            Some(Err(reason)) => {
-                tracing::warn!("cgroups unavailable ({reason}); falling back to rlimits, which are weaker (no CPU limit, per-process memory)");
-                isolation.push((
-                    "limits".into(),
-                    format!("rlimits only (cgroups unavailable: {reason})"),
-                ));
-                (None, fallback_rlimits(spec))
-            }
-            None => {
-                isolation.push(("limits".into(), "none requested".into()));
-                (None, Vec::new())
-            }
+        let pid = std::process::id();
+        let serial = SESSION_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}{pid}-{serial}", cgroup::NAME_PREFIX);
+        let limits = Limits::for_spec(spec, &name);
+        let mut warnings: Vec<String> = limits.warning.clone().into_iter().collect();
+        warnings.extend(kept_groups_warning());
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let owner = if nix::unistd::geteuid().is_root() {
+            Owner::Dedicated(OWNER_BASE | ((pid & 0xF_FFFF) << 8) | (serial & 0xFF) as u32)
+        } else {
+            Owner::Caller
         };
         let own_network = spec.network == NetworkMode::None;
         let config = InitConfig {
+            sandbox_id: SANDBOX_UID,
+            owner,
+            own_network,
             rootfs: RootfsPlan {
                 workdir: spec.workdir.clone(),
                 disk_bytes: spec.limits.disk,
                 read_only_paths: spec.read_only_paths.clone(),
                 host_network: !own_network,
-                resolver: own_network && spec.install_network,
+                unmappable_zero: limits.refuse_uncounted_memory,
             },
-            own_network,
-            rlimits: rlimits.clone(),
+            rlimits: limits.rlimits,
+            refuse_uncounted_memory: limits.refuse_uncounted_memory,
         };
-        let mut flags = CloneFlags::CLONE_NEWUSER
-            | CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS;
-        if own_network {
-            flags |= CloneFlags::CLONE_NEWNET;
-        }
 
-        let (host_end, child_end) =
+        let (host_end, keeper_end) =
             StdUnixStream::pair().map_err(|e| Error::io("creating the init socket", e))?;
-        // SAFETY: glibc's fork keeps malloc usable in the child; the child is single-threaded from
-        // here on, touches no locks held by other threads (no tracing, no stdio) and ends in _exit.
-        let keeper = match unsafe { nix::unistd::fork() } {
-            Ok(ForkResult::Child) => {
-                drop(host_end);
-                let code = match keep_only_socket(child_end) {
-                    Ok(socket) => keep(socket, flags, &config),
-                    Err(_) => 1,
-                };
-                // SAFETY: leaving the forked child without running the parent's destructors.
-                unsafe { libc::_exit(code) }
-            }
-            Ok(ForkResult::Parent { child }) => child,
-            Err(e) => return Err(Error::Sandbox(format!("fork failed: {e}"))),
-        };
-        drop(child_end);
+        let keeper = launch::spawn_keeper(&OwnedFd::from(keeper_end))
+            .map_err(|e| Error::io("starting the sandbox's init program", e))?;
         let mut backend = NativeBackend {
             keeper: Some(keeper),
             socket: None,
-            cgroup,
-            rlimits,
+            cgroup: limits.cgroup,
             own_network,
-            isolation,
+            isolation: vec![("limits".into(), limits.description)],
+            warnings,
         };
-        match tokio::time::timeout(OPEN_TIMEOUT, backend.handshake(host_end, keeper)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e), // dropping `backend` kills and reaps what was started
-            Err(_) => {
-                return Err(Error::Timeout {
-                    operation: "opening the native sandbox".into(),
-                    limit: OPEN_TIMEOUT,
-                })
-            }
-        }
+        let notes =
+            match tokio::time::timeout(OPEN_TIMEOUT, backend.handshake(host_end, config)).await {
+                Ok(Ok(notes)) => notes,
+                Ok(Err(e)) => return Err(backend.explain_failed_start(e)), // drop kills and reaps
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        operation: "opening the native sandbox".into(),
+                        limit: OPEN_TIMEOUT,
+                    })
+                }
+            };
         backend
             .isolation
-            .extend(describe_isolation(spec, own_network));
+            .extend(describe_isolation(spec, own_network, owner));
+        backend.isolation.extend(notes);
         Ok(backend)
     }
 
-    async fn handshake(&mut self, socket: StdUnixStream, keeper: Pid) -> Result<()> {
+    /// Configures the keeper, puts init in the cgroup and waits for init to be ready; returns
+    /// what init reported about the isolation.
+    async fn handshake(
+        &mut self,
+        socket: StdUnixStream,
+        config: InitConfig,
+    ) -> Result<Vec<(String, String)>> {
         socket
             .set_nonblocking(true)
             .map_err(|e| Error::io("configuring the init socket", e))?;
         let mut socket = UnixStream::from_std(socket)
             .map_err(|e| Error::io("registering the init socket", e))?;
-        match read_reply(&mut socket).await? {
-            Reply::Unshared => {}
-            other => return Err(setup_error(other)),
-        }
-        write_id_maps(keeper)?;
-        nonblocking::write_frame(&mut socket, FrameKind::Control, &encode(&Request::Start))
+        let configure = Request::Configure(Box::new(config));
+        wire::write_frame(&mut socket, FrameKind::Control, &encode(&configure))
             .await
-            .map_err(|e| Error::io("starting init", e))?;
+            .map_err(lost)?;
         let init = match read_reply(&mut socket).await? {
             Reply::Forked { pid } => pid,
             other => return Err(setup_error(other)),
@@ -199,63 +229,195 @@ impl NativeBackend {
         if let Some(cgroup) = &self.cgroup {
             cgroup.attach(init).map_err(Error::Sandbox)?;
         }
-        nonblocking::write_frame(&mut socket, FrameKind::Control, &encode(&Request::Attached))
+        wire::write_frame(&mut socket, FrameKind::Control, &encode(&Request::Attached))
             .await
-            .map_err(|e| Error::io("starting init", e))?;
-        match read_reply(&mut socket).await? {
-            Reply::Ready => {}
+            .map_err(lost)?;
+        let notes = match read_reply(&mut socket).await? {
+            Reply::Ready { isolation } => isolation,
             other => return Err(setup_error(other)),
-        }
+        };
         self.socket = Some(socket);
-        Ok(())
+        Ok(notes)
     }
 
-    fn socket(&mut self) -> Result<&mut UnixStream> {
-        self.socket.as_mut().ok_or(Error::NotOpen)
+    /// Turns a failed start into advice when the keeper could not even execute.
+    fn explain_failed_start(&mut self, error: Error) -> Error {
+        let Some(keeper) = self.keeper else {
+            return error;
+        };
+        if wait_exit(keeper, Duration::from_millis(200))
+            == Some(WaitStatus::Exited(keeper, launch::EXEC_FAILED))
+        {
+            self.keeper = None;
+            return Error::BackendUnavailable {
+                backend: "native".into(),
+                reason: launch::exec_advice(),
+            };
+        }
+        error
     }
 
-    /// Sends a request (and its blob) and reads the control reply, failing if init hangs.
+    /// The socket, once nothing unasked-for waits on it.
+    fn quiet_socket(&mut self) -> Result<&mut UnixStream> {
+        let socket = self.socket.as_mut().ok_or(Error::NotOpen)?;
+        wire::ensure_quiet(socket).map_err(lost)?;
+        Ok(socket)
+    }
+
+    /// Sends a file request (and its blob) and reads the control reply, failing if init hangs;
+    /// a blob of at most `blob_limit` bytes may come first.
     async fn call(
         &mut self,
         request: Request,
         blob: Option<&[u8]>,
-        limit: Duration,
+        blob_limit: u64,
     ) -> Result<(Reply, Option<Vec<u8>>)> {
         let exchange = async {
-            let socket = self.socket()?;
-            nonblocking::write_frame(socket, FrameKind::Control, &encode(&request))
+            let socket = self.quiet_socket()?;
+            wire::write_frame(socket, FrameKind::Control, &encode(&request))
                 .await
                 .map_err(lost)?;
             if let Some(blob) = blob {
-                nonblocking::write_frame(socket, FrameKind::Blob, blob)
+                wire::write_frame(socket, FrameKind::Blob, blob)
                     .await
                     .map_err(lost)?;
             }
             let mut received = None;
             loop {
-                let (kind, payload) = nonblocking::read_frame(socket).await.map_err(lost)?;
+                let limits = match received {
+                    None => FrameLimits::with_blob(blob_limit),
+                    Some(_) => FrameLimits::CONTROL,
+                };
+                let (kind, payload) = wire::read_frame(socket, limits).await.map_err(lost)?;
                 match kind {
                     FrameKind::Blob => received = Some(payload),
-                    FrameKind::Control => {
-                        return Ok((decode::<Reply>(&payload).map_err(lost)?, received))
-                    }
-                    _ => return Err(lost(std::io::Error::other("unexpected output frame"))),
+                    _ => return Ok((decode::<Reply>(&payload).map_err(lost)?, received)),
                 }
             }
         };
-        match tokio::time::timeout(limit, exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => {
+        let result = tokio::time::timeout(FILE_TIMEOUT, exchange).await;
+        self.settle(result)
+    }
+
+    /// The outcome of an exchange with init that had a time limit; on failure or timeout the
+    /// session is closed.
+    fn settle<T>(
+        &mut self,
+        outcome: std::result::Result<Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T> {
+        let result = match outcome {
+            Ok(result) => result,
+            Err(_) => Err(Error::Sandbox(
+                "the sandbox's init stopped responding; the session was closed".into(),
+            )),
+        };
+        if let Err(e) = &result {
+            if !matches!(e, Error::NotOpen) {
                 self.terminate();
-                Err(e)
-            }
-            Err(_) => {
-                self.terminate();
-                Err(Error::Sandbox(
-                    "the sandbox's init stopped responding; the session was closed".into(),
-                ))
             }
         }
+        result
+    }
+
+    /// Runs one command through init, keeping at most `output_limit` bytes of each stream.
+    async fn run(
+        &mut self,
+        request: ExecRequest,
+        on_output: OutputCallback<'_>,
+    ) -> Result<ExecOutput> {
+        let started = Instant::now();
+        let oom_before = self.cgroup.as_ref().map_or(0, Cgroup::oom_kills);
+        let limit = request.output_limit;
+        let message = Request::Exec {
+            argv: request.argv,
+            env: request.env,
+            cwd: request.cwd,
+            has_stdin: request.stdin.is_some(),
+            timeout_ms: request.timeout.as_millis().min(u64::MAX as u128) as u64,
+            output_limit: limit,
+        };
+        let stdin = request.stdin;
+        let exchange = async {
+            let socket = self.quiet_socket()?;
+            wire::write_frame(socket, FrameKind::Control, &encode(&message))
+                .await
+                .map_err(lost)?;
+            if let Some(stdin) = &stdin {
+                wire::write_frame(socket, FrameKind::Blob, stdin)
+                    .await
+                    .map_err(lost)?;
+            }
+            let mut output = ExecOutput::default();
+            loop {
+                let (kind, payload) = wire::read_frame(socket, FrameLimits::RUNNING)
+                    .await
+                    .map_err(lost)?;
+                let (stream, buffer, truncated) = match kind {
+                    FrameKind::Stdout => (
+                        OutputStream::Stdout,
+                        &mut output.stdout,
+                        &mut output.stdout_truncated,
+                    ),
+                    FrameKind::Stderr => (
+                        OutputStream::Stderr,
+                        &mut output.stderr,
+                        &mut output.stderr_truncated,
+                    ),
+                    _ => match decode::<Reply>(&payload).map_err(lost)? {
+                        Reply::Exited {
+                            exit_code,
+                            timed_out,
+                            stdout_truncated,
+                            stderr_truncated,
+                        } => {
+                            output.exit_code = exit_code;
+                            output.timed_out = timed_out;
+                            output.stdout_truncated |= stdout_truncated;
+                            output.stderr_truncated |= stderr_truncated;
+                            return Ok(output);
+                        }
+                        Reply::Failed { message } => return Err(Error::Sandbox(message)),
+                        other => return Err(unexpected(other)),
+                    },
+                };
+                let room = (limit as usize).saturating_sub(buffer.len());
+                let kept = &payload[..payload.len().min(room)];
+                *truncated |= kept.len() < payload.len();
+                if !kept.is_empty() {
+                    on_output(stream, kept);
+                    buffer.extend_from_slice(kept);
+                }
+            }
+        };
+        let outcome =
+            tokio::time::timeout(request.timeout.saturating_add(INIT_GRACE), exchange).await;
+        let mut output = self.settle(outcome)?;
+        output.duration = started.elapsed();
+        output.out_of_memory = self.cgroup.as_ref().map_or(0, Cgroup::oom_kills) > oom_before;
+        Ok(output)
+    }
+
+    /// Asks init for a listener on the sandbox's loopback; returns its port and descriptor.
+    async fn listen(&mut self) -> Result<(u16, std::net::TcpListener)> {
+        let exchange = async {
+            let socket = self.quiet_socket()?;
+            wire::write_frame(socket, FrameKind::Control, &encode(&Request::Listen))
+                .await
+                .map_err(lost)?;
+            let port = match read_reply(socket).await? {
+                Reply::Listening { port } => port,
+                Reply::Failed { message } => {
+                    return Err(Error::Sandbox(format!(
+                        "opening the package proxy's listener in the sandbox: {message}"
+                    )))
+                }
+                other => return Err(unexpected(other)),
+            };
+            let fd = wire::receive_fd(socket).await.map_err(lost)?;
+            Ok((port, std::net::TcpListener::from(fd)))
+        };
+        let outcome = tokio::time::timeout(OPEN_TIMEOUT, exchange).await;
+        self.settle(outcome)
     }
 
     /// Kills the sandbox (gracefully first: init kills everything when its socket closes).
@@ -264,7 +426,7 @@ impl NativeBackend {
         let Some(keeper) = self.keeper.take() else {
             return;
         };
-        if !wait_exit(keeper, Duration::from_millis(500)) {
+        if wait_exit(keeper, Duration::from_millis(500)).is_none() {
             let _ = nix::sys::signal::kill(keeper, Signal::SIGKILL);
             let _ = waitpid(keeper, None);
         }
@@ -284,93 +446,30 @@ impl Backend for NativeBackend {
         BackendKind::Native
     }
 
+    /// An installer (`package_index`) in a sandbox without a network reaches its index hosts
+    /// through the [`PackageProxy`], on a listener in the sandbox's own network namespace.
     async fn exec(
         &mut self,
-        request: ExecRequest,
+        mut request: ExecRequest,
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
-        if request.install_network && self.own_network {
-            let keeper = self.keeper.ok_or(Error::NotOpen)?;
-            return install_network::exec(
-                keeper,
-                self.cgroup.as_ref(),
-                &self.rlimits,
-                request,
-                on_output,
-            )
-            .await;
-        }
-        let started = Instant::now();
-        let oom_before = self.cgroup.as_ref().map_or(0, Cgroup::oom_kills);
-        let message = Request::Exec {
-            argv: request.argv,
-            env: request.env,
-            cwd: request.cwd,
-            has_stdin: request.stdin.is_some(),
-            timeout_ms: request.timeout.as_millis().min(u64::MAX as u128) as u64,
-            output_limit: request.output_limit,
-        };
-        let limit = request.timeout.saturating_add(INIT_GRACE);
-        let exchange = async {
-            let socket = self.socket()?;
-            nonblocking::write_frame(socket, FrameKind::Control, &encode(&message))
-                .await
-                .map_err(lost)?;
-            if let Some(stdin) = &request.stdin {
-                nonblocking::write_frame(socket, FrameKind::Blob, stdin)
-                    .await
-                    .map_err(lost)?;
+        let proxy = match request.package_index.take() {
+            Some(hosts) if self.own_network => {
+                let (port, listener) = self.listen().await?;
+                request.env.extend(PackageProxy::environment(port));
+                Some(PackageProxy::new(&hosts).serve(listener))
             }
-            let mut output = ExecOutput::default();
-            loop {
-                let (kind, payload) = nonblocking::read_frame(socket).await.map_err(lost)?;
-                let (stream, buffer) = match kind {
-                    FrameKind::Stdout => (OutputStream::Stdout, &mut output.stdout),
-                    FrameKind::Stderr => (OutputStream::Stderr, &mut output.stderr),
-                    FrameKind::Control => match decode::<Reply>(&payload).map_err(lost)? {
-                        Reply::Exited {
-                            exit_code,
-                            timed_out,
-                            stdout_truncated,
-                            stderr_truncated,
-                        } => {
-                            output.exit_code = exit_code;
-                            output.timed_out = timed_out;
-                            output.stdout_truncated = stdout_truncated;
-                            output.stderr_truncated = stderr_truncated;
-                            return Ok(output);
-                        }
-                        Reply::Failed { message } => return Err(Error::Sandbox(message)),
-                        other => {
-                            return Err(lost(std::io::Error::other(format!(
-                                "unexpected reply {other:?}"
-                            ))))
-                        }
-                    },
-                    FrameKind::Blob => return Err(lost(std::io::Error::other("unexpected blob"))),
-                };
-                on_output(stream, &payload);
-                buffer.extend_from_slice(&payload);
-            }
+            _ => None,
         };
-        let result = match tokio::time::timeout(limit, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Sandbox(
-                "the sandbox's init stopped responding; the session was closed".into(),
-            )),
+        let mut run = pin!(self.run(request, on_output));
+        let Some(proxy) = proxy else {
+            return run.await;
         };
-        match result {
-            Ok(mut output) => {
-                output.duration = started.elapsed();
-                output.out_of_memory =
-                    self.cgroup.as_ref().map_or(0, Cgroup::oom_kills) > oom_before;
-                Ok(output)
-            }
-            Err(e) => {
-                if !matches!(e, Error::NotOpen) {
-                    self.terminate();
-                }
-                Err(e)
+        tokio::select! {
+            output = &mut run => output,
+            error = proxy => {
+                tracing::warn!("the package proxy stopped: {error}");
+                run.await
             }
         }
     }
@@ -379,14 +478,12 @@ impl Backend for NativeBackend {
         let request = Request::PutArchive {
             dest_dir: dest_dir.to_string(),
         };
-        match self.call(request, Some(&tar), OPEN_TIMEOUT * 6).await? {
-            (Reply::Done, _) => Ok(()),
-            (Reply::Failed { message }, _) => Err(Error::Sandbox(format!(
+        match self.call(request, Some(&tar), 0).await? {
+            (Reply::Done, None) => Ok(()),
+            (Reply::Failed { message }, None) => Err(Error::Sandbox(format!(
                 "copying into {dest_dir}: {message}"
             ))),
-            (other, _) => Err(lost(std::io::Error::other(format!(
-                "unexpected reply {other:?}"
-            )))),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -395,14 +492,12 @@ impl Backend for NativeBackend {
             path: path.to_string(),
             max_bytes,
         };
-        match self.call(request, None, OPEN_TIMEOUT * 6).await? {
+        match self.call(request, None, max_bytes).await? {
             (Reply::Done, Some(tar)) => Ok(tar),
-            (Reply::Failed { message }, _) => {
+            (Reply::Failed { message }, None) => {
                 Err(Error::Sandbox(format!("copying {path} out: {message}")))
             }
-            (other, _) => Err(lost(std::io::Error::other(format!(
-                "unexpected reply {other:?}"
-            )))),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -410,17 +505,19 @@ impl Backend for NativeBackend {
         let request = Request::Remove {
             path: path.to_string(),
         };
-        match self.call(request, None, OPEN_TIMEOUT * 6).await? {
-            (Reply::Done, _) => Ok(()),
-            (Reply::Failed { message }, _) => Err(Error::Sandbox(message)),
-            (other, _) => Err(lost(std::io::Error::other(format!(
-                "unexpected reply {other:?}"
-            )))),
+        match self.call(request, None, 0).await? {
+            (Reply::Done, None) => Ok(()),
+            (Reply::Failed { message }, None) => Err(Error::Sandbox(message)),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
     fn isolation(&self) -> Vec<(String, String)> {
         self.isolation.clone()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     async fn close(&mut self) -> Result<CloseReport> {
@@ -439,141 +536,38 @@ pub fn gc() -> Result<Vec<String>> {
     Ok(removed.iter().map(|p| p.display().to_string()).collect())
 }
 
-/// The descriptor number the keeper and init use for their socket.
-const SOCKET_FD: i32 = 3;
-
-/// Leaves the forked keeper with nothing of the caller's but its socket: stdio goes to
-/// /dev/null and every other descriptor (other sessions' sockets among them) is closed, so
-/// that no sandbox keeps another alive or sees the caller's files.
-fn keep_only_socket(socket: StdUnixStream) -> std::io::Result<StdUnixStream> {
-    use std::os::fd::IntoRawFd;
-    let check = |ret: libc::c_int| {
-        if ret < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(ret)
-        }
-    };
-    let raw = socket.into_raw_fd();
-    // SAFETY: plain descriptor syscalls in the single-threaded child; SOCKET_FD is re-owned below.
-    unsafe {
-        let null = check(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR))?;
-        for fd in 0..3 {
-            check(libc::dup2(null, fd))?;
-        }
-        check(libc::dup2(raw, SOCKET_FD))?; // dup2 leaves the copy without close-on-exec
-        check(libc::fcntl(SOCKET_FD, libc::F_SETFD, libc::FD_CLOEXEC))?;
-        check(libc::syscall(libc::SYS_close_range, SOCKET_FD + 1, u32::MAX, 0) as libc::c_int)?;
-        Ok(StdUnixStream::from_raw_fd(SOCKET_FD))
-    }
-}
-
-/// The keeper: unshares, waits for its maps, forks init, tells the library init's pid (for the
-/// cgroup) and waits for init.
-fn keep(mut socket: StdUnixStream, flags: CloneFlags, config: &InitConfig) -> i32 {
-    use protocol::blocking;
-    let fail = |socket: &mut StdUnixStream, step: &str, error: String| {
-        let reply = Reply::SetupFailed {
-            step: step.into(),
-            message: error,
-        };
-        let _ = blocking::write_frame(socket, FrameKind::Control, &encode(&reply));
-        1
-    };
+/// An ordinary user cannot drop its supplementary groups in a user namespace; says so when the
+/// caller has any, since host files readable by them stay readable in the sandbox.
+fn kept_groups_warning() -> Option<String> {
     if nix::unistd::geteuid().is_root() {
-        // Host root's supplementary groups must not follow the code into the sandbox.
-        if let Err(e) = nix::unistd::setgroups(&[]) {
-            return fail(&mut socket, "dropping supplementary groups", e.to_string());
-        }
+        return None;
     }
-    if let Err(e) = nix::sched::unshare(flags) {
-        return fail(&mut socket, "namespaces", unshare_advice(e));
-    }
-    if blocking::write_frame(&mut socket, FrameKind::Control, &encode(&Reply::Unshared)).is_err() {
-        return 1;
-    }
-    match blocking::read_frame(&mut socket) {
-        Ok(Some((FrameKind::Control, payload)))
-            if matches!(decode(&payload), Ok(Request::Start)) => {}
-        _ => return 1,
-    }
-    // SAFETY: the keeper is single-threaded.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => init::run(socket, config),
-        Ok(ForkResult::Parent { child }) => {
-            // Init writes nothing before the library answers this, so frames never interleave.
-            let forked = Reply::Forked {
-                pid: child.as_raw(),
-            };
-            let _ = blocking::write_frame(&mut socket, FrameKind::Control, &encode(&forked));
-            drop(socket);
-            exit_code_of(child)
-        }
-        Err(e) => fail(&mut socket, "forking init", e.to_string()),
-    }
-}
-
-/// Waits for our child `child` and returns its exit code, `128 + signal` when a signal ended it
-/// (as shells report it), or 126 when it cannot be waited for.
-fn exit_code_of(child: Pid) -> i32 {
-    loop {
-        match waitpid(child, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
-            Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
-            Err(_) => return 126,
-        }
-    }
-}
-
-fn unshare_advice(error: nix::errno::Errno) -> String {
-    let mut advice = format!("creating namespaces failed: {error}");
-    if let Ok(max) = std::fs::read_to_string("/proc/sys/user/max_user_namespaces") {
-        if max.trim() == "0" {
-            advice.push_str(
-                "; user namespaces are disabled: `sysctl -w user.max_user_namespaces=15000`",
-            );
-        }
-    }
-    if std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
-        .is_ok_and(|v| v.trim() == "0")
-    {
-        advice.push_str("; unprivileged user namespaces are off: `sysctl -w kernel.unprivileged_userns_clone=1`");
-    }
-    if std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-        .is_ok_and(|v| v.trim() == "1")
-    {
-        advice.push_str("; AppArmor restricts unprivileged user namespaces: `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or add an AppArmor profile allowing `userns`");
-    }
-    advice
-}
-
-/// Maps the sandbox's uid/gid to the caller's ids (or to `nobody` when the caller is root).
-fn write_id_maps(keeper: Pid) -> Result<()> {
-    let (uid, gid) = if nix::unistd::geteuid().is_root() {
-        (ROOT_MAPPED_ID, ROOT_MAPPED_ID)
-    } else {
-        (
-            nix::unistd::geteuid().as_raw(),
-            nix::unistd::getegid().as_raw(),
+    let primary = nix::unistd::getegid();
+    let groups: Vec<String> = nix::unistd::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|gid| *gid != primary)
+        .map(|gid| match nix::unistd::Group::from_gid(gid) {
+            Ok(Some(group)) => group.name,
+            _ => gid.to_string(),
+        })
+        .collect();
+    (!groups.is_empty()).then(|| {
+        format!(
+            "the caller's supplementary groups ({}) stay with the code (an ordinary user cannot drop them): \
+             host files readable by those groups under the bound paths (/usr, /lib*, the listed /etc entries) \
+             are readable in the sandbox; run from a user without extra groups, or as root",
+            groups.join(", ")
         )
-    };
-    let proc_dir = format!("/proc/{keeper}");
-    for (file, contents) in [
-        ("setgroups", "deny".to_string()),
-        ("uid_map", format!("{SANDBOX_ID} {uid} 1")),
-        ("gid_map", format!("{SANDBOX_ID} {gid} 1")),
-    ] {
-        std::fs::write(format!("{proc_dir}/{file}"), contents)
-            .map_err(|e| Error::io(format!("writing {proc_dir}/{file}"), e))?;
-    }
-    Ok(())
+    })
 }
 
 async fn read_reply(socket: &mut UnixStream) -> Result<Reply> {
-    let (kind, payload) = nonblocking::read_frame(socket).await.map_err(lost)?;
+    let (kind, payload) = wire::read_frame(socket, FrameLimits::CONTROL)
+        .await
+        .map_err(lost)?;
     if kind != FrameKind::Control {
-        return Err(lost(std::io::Error::other("unexpected frame during setup")));
+        return Err(lost(std::io::Error::other("unexpected frame")));
     }
     decode(&payload).map_err(lost)
 }
@@ -584,8 +578,12 @@ fn setup_error(reply: Reply) -> Error {
             backend: "native".into(),
             reason: format!("sandbox setup failed at `{step}`: {message}"),
         },
-        other => lost(std::io::Error::other(format!("unexpected reply {other:?}"))),
+        other => unexpected(other),
     }
+}
+
+fn unexpected(reply: Reply) -> Error {
+    lost(std::io::Error::other(format!("unexpected reply {reply:?}")))
 }
 
 fn lost(error: std::io::Error) -> Error {
@@ -595,8 +593,9 @@ fn lost(error: std::io::Error) -> Error {
     )
 }
 
-/// Waits up to `limit` for `pid` (our child) to exit, reaping it. Waits on a pidfd, no polling.
-fn wait_exit(pid: Pid, limit: Duration) -> bool {
+/// Waits up to `limit` for `pid` (our child) to exit, reaping it; its status, or `None` when
+/// it is still running. Waits on a pidfd, no polling.
+fn wait_exit(pid: Pid, limit: Duration) -> Option<WaitStatus> {
     // SAFETY: pidfd_open on our own unreaped child; the fd is owned at once.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if raw >= 0 {
@@ -609,26 +608,19 @@ fn wait_exit(pid: Pid, limit: Duration) -> bool {
         // SAFETY: one valid pollfd.
         let ready = unsafe { libc::poll(&mut poll, 1, limit.as_millis() as i32) };
         if ready <= 0 {
-            return false;
+            return None;
         }
     }
-    waitpid(pid, None).is_ok()
+    waitpid(pid, None).ok()
 }
 
-fn fallback_rlimits(spec: &SandboxSpec) -> Vec<(Resource, u64)> {
-    let mut limits = Vec::new();
-    if let Some(bytes) = spec.limits.memory {
-        limits.push((Resource::RLIMIT_DATA, bytes));
-    }
-    if let Some(pids) = spec.limits.pids {
-        limits.push((Resource::RLIMIT_NPROC, pids));
-    }
-    limits
-}
-
-fn describe_isolation(spec: &SandboxSpec, own_network: bool) -> Vec<(String, String)> {
+fn describe_isolation(
+    spec: &SandboxSpec,
+    own_network: bool,
+    owner: Owner,
+) -> Vec<(String, String)> {
     let network = if own_network {
-        "none (private loopback only)"
+        "none (private loopback only; installers reach their package index through a proxy)"
     } else {
         "host (shared knowingly)"
     };
@@ -636,6 +628,10 @@ fn describe_isolation(spec: &SandboxSpec, own_network: bool) -> Vec<(String, Str
         "user, pid, mount, network, ipc, uts, cgroup"
     } else {
         "user, pid, mount, ipc, uts, cgroup"
+    };
+    let host_user = match owner {
+        Owner::Caller => "the caller's uid".to_string(),
+        Owner::Dedicated(id) => format!("dedicated host uid {id}"),
     };
     vec![
         ("namespaces".into(), namespaces.into()),
@@ -648,7 +644,16 @@ fn describe_isolation(spec: &SandboxSpec, own_network: bool) -> Vec<(String, Str
                 spec.limits.disk.map(|b| format!("{} MiB", b >> 20)).unwrap_or_else(|| "unbounded".into())
             ),
         ),
-        ("user".into(), format!("uid {SANDBOX_ID} in the sandbox, no capabilities, no_new_privs")),
-        ("seccomp".into(), format!("{} syscalls refused, namespace-creating clone refused", seccomp::Filters::denied_names().count())),
+        (
+            "user".into(),
+            format!("uid {SANDBOX_UID} in the sandbox ({host_user}), no capabilities, no_new_privs; init is not dumpable and holds none of the caller's memory"),
+        ),
+        (
+            "seccomp".into(),
+            format!(
+                "{} syscalls refused or restricted (namespaces, mounts, tracing, other processes' memory and descriptors, keyrings, inotify, socket families other than unix, inet, inet6 and netlink)",
+                syscalls::refused_names().len()
+            ),
+        ),
     ]
 }

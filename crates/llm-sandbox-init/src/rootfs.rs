@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use llm_sandbox_init::config::{inode_limit, RootfsPlan};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
@@ -17,8 +18,9 @@ const SYSTEM_PATHS: [&str; 7] = [
     "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
 ];
 
-/// Entries of the host's /etc that toolchains read. Everything else of /etc stays hidden.
-const ETC_ENTRIES: [&str; 16] = [
+/// Entries of the host's /etc that toolchains read. Everything else of /etc stays hidden; of
+/// /etc/ssl only the public part (not `private/`, which the caller's groups might open).
+const ETC_ENTRIES: [&str; 17] = [
     "alternatives",
     "ld.so.cache",
     "ld.so.conf",
@@ -26,7 +28,8 @@ const ETC_ENTRIES: [&str; 16] = [
     "localtime",
     "timezone",
     "nsswitch.conf",
-    "ssl",
+    "ssl/certs",
+    "ssl/openssl.cnf",
     "ca-certificates",
     "ca-certificates.conf",
     "mime.types",
@@ -46,34 +49,8 @@ const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 /// Where the new root is assembled: a tmpfs mounted over it in our private mount namespace.
 const STAGING: &str = "/tmp";
 
-/// The uid and gid sandboxed code runs as.
-pub const SANDBOX_ID: u32 = crate::spec::SANDBOX_UID;
-
-/// What the root filesystem should hold.
-#[derive(Debug, Clone)]
-pub struct RootfsPlan {
-    /// The writable working directory (absolute).
-    pub workdir: String,
-    /// The size of the writable area in bytes, `None` for tmpfs's default (half of RAM).
-    pub disk_bytes: Option<u64>,
-    /// Extra host paths bound read-only.
-    pub read_only_paths: Vec<PathBuf>,
-    /// Whether the host's network is shared (then its resolv.conf and hosts are visible).
-    pub host_network: bool,
-    /// Whether the host's resolv.conf is visible (for installers allowed on the network).
-    pub resolver: bool,
-}
-
-/// The number of inodes of a writable area of `disk_bytes`: one per 4 KiB page (every non-empty
-/// file takes a page anyway), at least 4096. Without it tmpfs allows millions of empty files
-/// whatever its size, each holding kernel memory outside the size limit (and, without cgroups,
-/// outside every limit).
-pub fn inode_limit(disk_bytes: u64) -> u64 {
-    (disk_bytes / 4096).max(4096)
-}
-
 /// Builds the root filesystem and pivots into it. Each error names the step that failed.
-pub fn build(plan: &RootfsPlan) -> Result<(), String> {
+pub fn build(plan: &RootfsPlan, sandbox_id: u32) -> Result<(), String> {
     mount_or(
         None::<&str>,
         "/",
@@ -103,8 +80,8 @@ pub fn build(plan: &RootfsPlan) -> Result<(), String> {
     {
         bind_host_path(root, &path)?;
     }
-    populate_etc(root, plan)?;
-    populate_dev(root, &writable)?;
+    populate_etc(root, plan, sandbox_id)?;
+    populate_dev(root, &writable, plan.unmappable_zero)?;
 
     let proc_dir = root.join("proc");
     make_dir(&proc_dir, 0o555)?;
@@ -153,7 +130,7 @@ fn pivot_into(root: &Path) -> Result<(), String> {
     std::env::set_current_dir("/").map_err(|e| format!("entering /: {e}"))
 }
 
-fn populate_etc(root: &Path, plan: &RootfsPlan) -> Result<(), String> {
+fn populate_etc(root: &Path, plan: &RootfsPlan, id: u32) -> Result<(), String> {
     let etc = root.join("etc");
     make_dir(&etc, 0o755)?;
     let mut names: Vec<String> = ETC_ENTRIES.iter().map(|s| s.to_string()).collect();
@@ -167,9 +144,6 @@ fn populate_etc(root: &Path, plan: &RootfsPlan) -> Result<(), String> {
     if plan.host_network {
         names.extend(["resolv.conf", "hosts"].map(String::from));
     } else {
-        if plan.resolver {
-            names.push("resolv.conf".into());
-        }
         write_file(
             &etc.join("hosts"),
             "127.0.0.1\tlocalhost sandbox\n::1\tlocalhost sandbox\n",
@@ -178,7 +152,6 @@ fn populate_etc(root: &Path, plan: &RootfsPlan) -> Result<(), String> {
     for name in names {
         bind_host_path(root, &Path::new("/etc").join(name))?;
     }
-    let id = SANDBOX_ID;
     write_file(
         &etc.join("passwd"),
         &format!(
@@ -193,7 +166,10 @@ fn populate_etc(root: &Path, plan: &RootfsPlan) -> Result<(), String> {
     write_file(&etc.join("hostname"), "sandbox\n")
 }
 
-fn populate_dev(root: &Path, writable: &Path) -> Result<(), String> {
+/// Binds the devices, the /dev/fd links and /dev/shm. With `unmappable_zero`, /dev/zero is
+/// the host's /dev/full, which reads as zeros too but cannot be mapped: a shared mapping of
+/// /dev/zero is shared memory that no rlimit counts.
+fn populate_dev(root: &Path, writable: &Path, unmappable_zero: bool) -> Result<(), String> {
     let dev = root.join("dev");
     make_dir(&dev, 0o755)?;
     mount_or(
@@ -207,8 +183,13 @@ fn populate_dev(root: &Path, writable: &Path) -> Result<(), String> {
     for name in DEVICES {
         let target = dev.join(name);
         write_file(&target, "")?;
+        let source = if name == "zero" && unmappable_zero {
+            "full"
+        } else {
+            name
+        };
         mount_or(
-            Some(&*Path::new("/dev").join(name)),
+            Some(&*Path::new("/dev").join(source)),
             &target,
             None,
             MsFlags::MS_BIND,
@@ -342,16 +323,4 @@ fn make_dirs(path: &Path) -> Result<(), String> {
 
 fn write_file(path: &Path, contents: &str) -> Result<(), String> {
     fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inodes_are_bounded_by_the_disk_size() {
-        assert_eq!(inode_limit(64 << 20), 16384);
-        assert_eq!(inode_limit(1 << 30), 262_144);
-        assert_eq!(inode_limit(1 << 20), 4096);
-    }
 }
