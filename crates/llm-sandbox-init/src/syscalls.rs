@@ -16,6 +16,42 @@ pub enum When {
     NotIn { arg: u8, allowed: &'static [u64] },
 }
 
+impl When {
+    /// The condition as alternatives, any of which refuses the call: `(arg, mask, value)` for
+    /// "argument `arg` masked with `mask` equals `value`"; `None` for [`When::Always`]. This is
+    /// how it is written for libseccomp (Docker, Podman), which cannot require two tests of
+    /// one argument at once: [`When::NotIn`] becomes the values outside the allowed set, as
+    /// prefixes of the argument's 32 bits.
+    pub fn alternatives(self) -> Option<Vec<(u8, u64, u64)>> {
+        match self {
+            When::Always => None,
+            When::MaskedEq { arg, mask, value } => Some(vec![(arg, mask, value)]),
+            When::NotIn { arg, allowed } => {
+                let mut prefixes = Vec::new();
+                outside(allowed, 0, 0, &mut prefixes);
+                Some(
+                    prefixes
+                        .into_iter()
+                        .map(|(mask, value)| (arg, mask, value))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+/// The 32-bit values whose top `bits` bits are `prefix` and that are not in `allowed`, as
+/// (mask, value) prefixes appended to `out`.
+fn outside(allowed: &[u64], prefix: u64, bits: u32, out: &mut Vec<(u64, u64)>) {
+    let mask = (0xFFFF_FFFF_u64 << (32 - bits)) & 0xFFFF_FFFF;
+    if !allowed.iter().any(|value| value & mask == prefix) {
+        out.push((mask, prefix));
+    } else if bits < 32 {
+        outside(allowed, prefix, bits + 1, out);
+        outside(allowed, prefix | 1 << (31 - bits), bits + 1, out);
+    }
+}
+
 /// One refused syscall (or one condition under which it is refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -257,6 +293,27 @@ mod tests {
                 .chain(UNCOUNTED_MEMORY_RULES)
                 .filter(|other| other.name == rule.name);
             assert!(same.clone().all(|other| other.number == rule.number));
+        }
+    }
+
+    #[test]
+    fn alternatives_refuse_exactly_the_values_outside_the_allowed_set() {
+        for allowed in [SOCKET_FAMILIES, PERSONALITIES, &[0][..]] {
+            let when = When::NotIn { arg: 0, allowed };
+            let alternatives = when.alternatives().unwrap();
+            let refused = |v: u64| {
+                alternatives
+                    .iter()
+                    .any(|(_, mask, value)| v & mask == *value)
+            };
+            let mut samples: Vec<u64> = (0..70_000).chain([0x7fff_ffff, 0xffff_fffe]).collect();
+            samples.extend(allowed.iter().flat_map(|v| [*v, v ^ 1, v.wrapping_add(1)]));
+            samples.extend((0..32).map(|bit| 1u64 << bit));
+            for v in samples.into_iter().map(|v| v & 0xFFFF_FFFF) {
+                assert_eq!(refused(v), !allowed.contains(&v), "{v:#x} of {allowed:?}");
+            }
+            // The upper half of a 64-bit register is not the argument: it is ignored.
+            assert_eq!(refused(1 << 40 | allowed[0]), false);
         }
     }
 

@@ -105,9 +105,7 @@ impl DockerBackend {
         };
         let owner = format!("{}:{}", hostname(), std::process::id());
         let mut body = config::create_body(kind, spec, &image, &owner)?;
-        if kind == BackendKind::Podman {
-            podman_seccomp(&mut body, spec)?;
-        }
+        apply_seccomp(&mut body, kind, spec)?;
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = match client.create_container(Some(options), body).await {
@@ -612,16 +610,22 @@ async fn build_session_image(
     Ok(tag)
 }
 
-/// Gives a Podman container the restricted seccomp profile (see `seccomp`), unless the caller
-/// set security options of their own. The profile is a file on this host, so only a local
-/// engine (a unix socket) gets it; elsewhere Podman's default stays, with a warning.
-fn podman_seccomp(
+/// Gives the container the project's seccomp profile (see `seccomp`), unless the caller set a
+/// seccomp option of their own. Docker takes it inline; Podman reads it from a file on its
+/// host, so only a local Podman (a unix socket) gets it: elsewhere Podman's default stays,
+/// with a warning.
+fn apply_seccomp(
     body: &mut bollard::models::ContainerCreateBody,
+    kind: BackendKind,
     spec: &SandboxSpec,
 ) -> Result<()> {
     let host = body.host_config.get_or_insert_with(Default::default);
     let options = host.security_opt.get_or_insert_with(Vec::new);
     if options.iter().any(|o| o.starts_with("seccomp")) {
+        return Ok(());
+    }
+    if kind == BackendKind::Docker {
+        options.push(seccomp::docker_option());
         return Ok(());
     }
     let url = spec
@@ -632,12 +636,13 @@ fn podman_seccomp(
         .unwrap_or_else(|| client::default_url(BackendKind::Podman));
     let local =
         spec.engine.client.is_none() && (url.starts_with("unix://") || url.starts_with('/'));
-    match local.then(seccomp::podman_profile_file).transpose()?.flatten() {
-        Some(path) => options.push(format!("seccomp={}", path.display())),
-        None => tracing::warn!(
-            "podman: keeping Podman's default seccomp profile, which allows namespaces and keyrings (the engine is not local, or it has no {})",
-            "/usr/share/containers/seccomp.json"
-        ),
+    if local {
+        let path = seccomp::podman_profile_file()?;
+        options.push(format!("seccomp={}", path.display()));
+    } else {
+        tracing::warn!(
+            "podman: keeping Podman's default seccomp profile, which allows namespaces, keyrings and vsock sockets (the engine is not local, so it cannot read the project's profile)"
+        );
     }
     Ok(())
 }

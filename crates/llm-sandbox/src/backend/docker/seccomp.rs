@@ -1,78 +1,84 @@
-//! The seccomp profile of Podman containers: Podman's own default, without what it allows for
-//! nested containers.
+//! The seccomp profile of Docker and Podman containers, written from the one list of
+//! refusals the native filter is compiled from ([`llm_sandbox_init::syscalls::RULES`]).
 //!
-//! Podman's default profile (containers-common) lets code create namespaces (`unshare`,
-//! `clone` with namespace flags), join them (`setns`), mount, and use the kernel keyrings
-//! (`keyctl`), which rootful Podman shares with the host's user of the same uid. Docker's
-//! default profile and the native backend refuse all of these; so does the profile made here.
-//! Podman reads a profile from a path on its own host, so it is written to a file there.
+//! The engines' own defaults differ and both fall short somewhere: Docker 20.10's allows
+//! `AF_VSOCK` sockets (vsock is not confined by network namespaces), io_uring and ptrace;
+//! Podman's allows creating and joining namespaces, mounting and the kernel keyrings (which
+//! rootful Podman shares with the host's user of the same uid). The profile made here allows
+//! what the native filter allows and refuses what it refuses, with the same errno; everything
+//! the hostile suite checks is refused at least as strictly as by either engine's default.
+//! Docker takes the profile inline; Podman reads it from a path on its own host, so it is
+//! written to a file there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use llm_sandbox_init::syscalls::{Rule, RULES};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-/// Where containers-common installs Podman's default profile.
-const PODMAN_DEFAULT_PROFILE: &str = "/usr/share/containers/seccomp.json";
+/// The profile, as the engines' JSON.
+pub fn profile() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": RULES.iter().flat_map(entries).collect::<Vec<_>>(),
+    })
+}
 
-/// Calls refused outright (EPERM).
-const DENIED: [&str; 16] = [
-    "unshare",
-    "setns",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "mount",
-    "umount",
-    "umount2",
-    "pivot_root",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "move_mount",
-    "open_tree",
-    "mount_setattr",
-];
+/// The profile's entries for one rule: one per alternative of its condition (libseccomp ORs
+/// several tests of one argument, so each entry tests one).
+fn entries(rule: &Rule) -> Vec<Value> {
+    let entry = |args: Vec<Value>| {
+        json!({
+            "names": [rule.name],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": rule.errno,
+            "args": args,
+        })
+    };
+    match rule.when.alternatives() {
+        None => vec![entry(Vec::new())],
+        Some(alternatives) => alternatives
+            .into_iter()
+            .map(|(index, mask, value)| {
+                entry(vec![json!({
+                    "index": index,
+                    "value": mask,
+                    "valueTwo": value,
+                    "op": "SCMP_CMP_MASKED_EQ",
+                })])
+            })
+            .collect(),
+    }
+}
 
-/// CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
-/// CLONE_NEWNET: `clone` is allowed only without them.
-const NAMESPACE_FLAGS: u64 = 0x7E02_0000;
+/// The `SecurityOpt` entry that gives a Docker container the profile.
+pub fn docker_option() -> String {
+    format!("seccomp={}", profile())
+}
 
-/// Writes the profile derived from Podman's default (if this host has it), once per process,
-/// and returns its path; `None` when there is no default to start from.
-pub fn podman_profile_file() -> Result<Option<PathBuf>> {
+/// Writes the profile for a local Podman service, once per process, and returns its path.
+pub fn podman_profile_file() -> Result<PathBuf> {
     static WRITTEN: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut written = WRITTEN
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(path) = written.as_ref().filter(|path| path.is_file()) {
-        return Ok(Some(path.clone()));
+        return Ok(path.clone());
     }
-    let path = write_profile()?;
-    written.clone_from(&path);
-    Ok(path)
-}
-
-fn write_profile() -> Result<Option<PathBuf>> {
-    let Ok(text) = std::fs::read_to_string(PODMAN_DEFAULT_PROFILE) else {
-        return Ok(None);
-    };
-    let default: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Sandbox(format!("reading {PODMAN_DEFAULT_PROFILE}: {e}")))?;
-    let profile = serde_json::to_vec(&restrict(default)?).expect("a JSON value serializes");
     let dir = profile_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let path = dir.join("podman-seccomp.json");
+    let path = dir.join("seccomp.json");
     // Written whole under a private name, then renamed: concurrent sessions never see a part.
-    let partial = dir.join(format!("podman-seccomp.json.{}", std::process::id()));
-    std::fs::write(&partial, profile)
+    let partial = dir.join(format!("seccomp.json.{}", std::process::id()));
+    std::fs::write(&partial, profile().to_string())
         .and_then(|()| std::fs::rename(&partial, &path))
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    Ok(Some(path))
+    *written = Some(path.clone());
+    Ok(path)
 }
 
 /// A directory of this user's that the local Podman service can read.
@@ -86,60 +92,57 @@ fn profile_dir() -> PathBuf {
     }
 }
 
-/// `default` with [`DENIED`] and namespace-creating clones refused, and `clone3` answering
-/// ENOSYS (its flags are out of seccomp's reach; libc then falls back to `clone`).
-fn restrict(mut profile: Value) -> Result<Value> {
-    let rules = profile
-        .get_mut("syscalls")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(|| Error::Sandbox(format!("{PODMAN_DEFAULT_PROFILE} has no syscalls list")))?;
-    for rule in rules.iter_mut() {
-        if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
-            names.retain(|name| {
-                let name = name.as_str().unwrap_or_default();
-                !DENIED.contains(&name) && name != "clone" && name != "clone3"
-            });
-        }
-    }
-    rules.retain(|rule| {
-        rule["names"]
-            .as_array()
-            .map_or(true, |names| !names.is_empty())
-    });
-    rules.push(json!({ "names": DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM }));
-    rules.push(json!({
-        "names": ["clone"],
-        "action": "SCMP_ACT_ALLOW",
-        "args": [{ "index": 0, "value": NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
-    }));
-    rules
-        .push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }));
-    Ok(profile)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn namespace_and_keyring_calls_leave_the_allowed_lists() {
-        let default = json!({
-            "defaultAction": "SCMP_ACT_ERRNO",
-            "syscalls": [
-                { "names": ["read", "unshare", "keyctl", "clone", "clone3"], "action": "SCMP_ACT_ALLOW" },
-                { "names": ["setns"], "action": "SCMP_ACT_ALLOW", "includes": { "caps": ["CAP_SYS_ADMIN"] } },
-            ],
-        });
-        let profile = restrict(default).unwrap();
-        let rules = profile["syscalls"].as_array().unwrap();
-        assert_eq!(rules[0]["names"], json!(["read"]));
-        assert_eq!(rules.len(), 4, "the emptied setns rule is gone: {rules:?}");
-        assert_eq!(rules[1]["action"], "SCMP_ACT_ERRNO");
-        assert!(rules[1]["names"]
+    fn entries_for(profile: &Value, name: &str) -> Vec<Value> {
+        profile["syscalls"]
             .as_array()
             .unwrap()
-            .contains(&json!("keyctl")));
-        assert_eq!(rules[2]["args"][0]["value"], json!(0x7E02_0000u64));
-        assert_eq!(rules[3]["errnoRet"], json!(libc::ENOSYS));
+            .iter()
+            .filter(|entry| entry["names"][0] == name)
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn the_profile_refuses_what_the_native_filter_refuses() {
+        let profile = profile();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
+        let unshare = entries_for(&profile, "unshare");
+        assert_eq!(unshare.len(), 1);
+        assert_eq!(unshare[0]["errnoRet"], json!(libc::EPERM));
+        assert_eq!(unshare[0]["args"], json!([]));
+        let clone3 = entries_for(&profile, "clone3");
+        assert_eq!(clone3[0]["errnoRet"], json!(libc::ENOSYS));
+        // vsock: some entry's test matches family 40.
+        let socket = entries_for(&profile, "socket");
+        assert!(socket
+            .iter()
+            .all(|e| e["errnoRet"] == json!(libc::EAFNOSUPPORT)));
+        let matches = |family: u64| {
+            socket.iter().any(|entry| {
+                let test = &entry["args"][0];
+                family & test["value"].as_u64().unwrap() == test["valueTwo"].as_u64().unwrap()
+            })
+        };
+        assert!(matches(libc::AF_VSOCK as u64));
+        assert!(!matches(libc::AF_INET6 as u64));
+        for name in [
+            "keyctl",
+            "setns",
+            "mount",
+            "inotify_init1",
+            "pidfd_getfd",
+            "ptrace",
+        ] {
+            assert!(
+                !entries_for(&profile, name).is_empty(),
+                "{name} is not refused"
+            );
+        }
+        // Namespace-creating clones: one entry per flag.
+        assert_eq!(entries_for(&profile, "clone").len(), 7);
     }
 }
