@@ -8,6 +8,7 @@ mod gc;
 mod images;
 mod languages;
 mod run;
+mod terminal;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! `llm-sandbox run`: runs code in a sandbox and passes its output and exit status through.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -112,14 +112,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "FORMAT", value_parser = parse_plot_format)]
     plot_format: Option<PlotFormat>,
 
-    /// Write the files the program leaves under the sandbox's `output` folder to DIR.
+    /// Write the files the program leaves under the sandbox's `output` folder to DIR, a new or
+    /// empty folder (existing files are never replaced; hidden names are not written).
     #[arg(long, value_name = "DIR")]
     artifacts_dir: Option<PathBuf>,
 
     /// Print one JSON object on stdout: exit_code, stdout, stderr, timed_out, out_of_memory,
-    /// duration_ms, plots, artifacts (with --artifacts-dir) and omitted.
+    /// duration_ms, plots, artifacts (with --artifacts-dir), omitted and warnings.
     #[arg(long)]
     json: bool,
+
+    /// Pass the program's output to a terminal byte for byte. By default, when stdout or stderr
+    /// is a terminal, control characters other than newline, tab and carriage return are shown
+    /// as escapes (`\x1b`), so that the code cannot drive the terminal.
+    #[arg(long, conflicts_with = "json")]
+    raw: bool,
 }
 
 /// Which backend to open: one kind, or the first available.
@@ -160,7 +167,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         .as_deref()
         .map(read_stdin_file)
         .transpose()?;
+    if let Some(dir) = &args.artifacts_dir {
+        crate::artifacts::check_artifacts_dir(dir)?;
+    }
     let session = open(builder(&args)?, args.backend).await?;
+    let warnings = session.warnings().await.unwrap_or_default();
     let options = RunOptions {
         stdin,
         ..Default::default()
@@ -170,11 +181,56 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         tracing::warn!("closing the sandbox failed: {error}");
     }
     match outcome? {
-        Outcome::Finished(result) => {
-            save(&result, &args)?;
-            report(&result, args.json)
-        }
+        Outcome::Finished(result) => Ok(finish(&result, &args, &warnings)),
         Outcome::Interrupted(signal) => Ok(exit_status(128 + signal)),
+    }
+}
+
+/// Reports the program's output first, then saves its plots and artifacts (with --json, saves
+/// first, so that the one object says what was left out); nothing the program chose (file
+/// names, plot formats) can turn its run into a failure or hide its output.
+fn finish(result: &ExecutionResult, args: &RunArgs, warnings: &[String]) -> ExitCode {
+    if args.json {
+        let saved = save(result, args);
+        let mut omitted = result.omitted.clone();
+        omitted.extend(saved.omitted);
+        let json = JsonResult::new(result, &omitted, warnings);
+        let mut stdout = std::io::stdout().lock();
+        let printed = serde_json::to_writer(&mut stdout, &json)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+            .and_then(|()| stdout.flush());
+        if let Err(error) = printed {
+            tracing::error!("writing the result: {error}");
+        }
+    } else {
+        let shown = |bytes: &[u8], terminal: bool| {
+            if terminal && !args.raw {
+                crate::terminal::visible(bytes)
+            } else {
+                bytes.to_vec()
+            }
+        };
+        let stdout = shown(&result.stdout_bytes, std::io::stdout().is_terminal());
+        let stderr = shown(&result.stderr_bytes, std::io::stderr().is_terminal());
+        if let Err(error) = write_all(&mut std::io::stdout().lock(), &stdout)
+            .and_then(|()| write_all(&mut std::io::stderr().lock(), &stderr))
+        {
+            tracing::error!("writing the program's output: {error}");
+        }
+        let saved = save(result, args);
+        for omitted in result.omitted.iter().chain(&saved.omitted) {
+            eprintln!(
+                "llm-sandbox: not returned: {}: {}",
+                crate::terminal::quoted(&omitted.name),
+                crate::terminal::quoted(&omitted.reason),
+            );
+        }
+    }
+    if result.timed_out {
+        ExitCode::from(EXIT_TIMED_OUT)
+    } else {
+        exit_status(result.exit_code)
     }
 }
 
@@ -308,46 +364,19 @@ async fn run_until_signal(
     }
 }
 
-/// Writes plots and artifacts to the folders asked for, and says on stderr what was left out
-/// (unless --json, where `omitted` says it).
-fn save(result: &ExecutionResult, args: &RunArgs) -> Result<()> {
+/// Writes plots and artifacts to the folders asked for.
+fn save(result: &ExecutionResult, args: &RunArgs) -> crate::artifacts::Saved {
+    let mut saved = crate::artifacts::Saved::default();
     if let Some(dir) = &args.plots_dir {
-        for path in crate::artifacts::write_plots(dir, &result.plots)? {
-            tracing::info!("wrote {}", path.display());
-        }
+        crate::artifacts::write_plots(dir, &result.plots, &mut saved);
     }
     if let Some(dir) = &args.artifacts_dir {
-        for path in crate::artifacts::write_artifacts(dir, &result.artifacts)? {
-            tracing::info!("wrote {}", path.display());
-        }
+        crate::artifacts::write_artifacts(dir, &result.artifacts, &mut saved);
     }
-    if !args.json {
-        for omitted in &result.omitted {
-            eprintln!(
-                "llm-sandbox: not returned: {}: {}",
-                omitted.name, omitted.reason
-            );
-        }
+    for path in &saved.written {
+        tracing::info!("wrote {}", path.display());
     }
-    Ok(())
-}
-
-/// Prints the result (raw or as JSON) and returns the exit status it stands for.
-fn report(result: &ExecutionResult, json: bool) -> Result<ExitCode> {
-    if json {
-        let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer(&mut stdout, &JsonResult::from(result))?;
-        writeln!(stdout)?;
-        stdout.flush()?;
-    } else {
-        write_all(&mut std::io::stdout().lock(), &result.stdout_bytes).context("writing stdout")?;
-        write_all(&mut std::io::stderr().lock(), &result.stderr_bytes).context("writing stderr")?;
-    }
-    Ok(if result.timed_out {
-        ExitCode::from(EXIT_TIMED_OUT)
-    } else {
-        exit_status(result.exit_code)
-    })
+    saved
 }
 
 /// The exit status for `code`: its low byte, as a shell sees it.
@@ -374,10 +403,13 @@ struct JsonResult<'a> {
     artifacts: &'a [Artifact],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     omitted: &'a [Omitted],
+    /// Where the isolation is weaker than the defaults promise here (e.g. rlimits only).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [String],
 }
 
-impl<'a> From<&'a ExecutionResult> for JsonResult<'a> {
-    fn from(result: &'a ExecutionResult) -> Self {
+impl<'a> JsonResult<'a> {
+    fn new(result: &'a ExecutionResult, omitted: &'a [Omitted], warnings: &'a [String]) -> Self {
         JsonResult {
             exit_code: result.exit_code,
             stdout: &result.stdout,
@@ -387,7 +419,8 @@ impl<'a> From<&'a ExecutionResult> for JsonResult<'a> {
             duration_ms: result.duration.as_millis(),
             plots: &result.plots,
             artifacts: &result.artifacts,
-            omitted: &result.omitted,
+            omitted,
+            warnings,
         }
     }
 }

@@ -52,6 +52,11 @@ fn assert_sandbox_failure(output: &Output, fragment: &str) {
     assert!(output.stdout.is_empty(), "{:?}", stdout(output));
 }
 
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
 }
@@ -119,18 +124,29 @@ fn json_output_has_exactly_the_documented_keys() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "duration_ms",
-            "exit_code",
-            "out_of_memory",
-            "plots",
-            "stderr",
-            "stdout",
-            "timed_out"
-        ]
-    );
+    // An ordinary user's sandbox has rlimits only, and the JSON says so.
+    let mut expected = vec![
+        "duration_ms",
+        "exit_code",
+        "out_of_memory",
+        "plots",
+        "stderr",
+        "stdout",
+        "timed_out",
+    ];
+    if !is_root() {
+        expected.push("warnings");
+        let warnings = value["warnings"].as_array().unwrap();
+        assert!(
+            warnings.iter().any(|w| w
+                .as_str()
+                .unwrap()
+                .starts_with("only rlimits bound this sandbox")),
+            "{warnings:?}"
+        );
+    }
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
     assert_eq!(value["exit_code"], 2);
     assert_eq!(value["stdout"], "hi\n");
     assert_eq!(value["stderr"], "warn");
@@ -316,6 +332,12 @@ fn doctor_finds_the_native_backend() {
     assert_eq!(output.status.code(), Some(0), "{report}{}", stderr(&output));
     assert!(report.contains("native: available"), "{report}");
     assert!(report.contains("kubernetes: not available"), "{report}");
+    // Weaker isolation is said plainly: an ordinary user's sandbox has rlimits only.
+    assert_eq!(
+        report.contains("  warning: only rlimits bound this sandbox"),
+        !is_root(),
+        "{report}"
+    );
     // Backends the environment says are there (CI: all of them) must be found.
     let backends = std::env::var("LLM_SANDBOX_BACKENDS").unwrap_or_default();
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
@@ -467,4 +489,207 @@ fn json_carries_plots_artifacts_and_what_was_left_out() {
 fn plots_for_a_language_without_capture_fail_clearly() {
     let output = llm_sandbox(&["run", "-l", "javascript", "--plots", "-c", "console.log(1)"]);
     assert_sandbox_failure(&output, "plotting is not supported for javascript");
+}
+
+// ---- what the red-team review of 9175b1a found in the CLI ------------------------------------
+
+// `--artifacts-dir` never replaces or follows: a folder with files in it is refused before the
+// run, and in a new folder hidden names (`.git/hooks/pre-commit`, `.bashrc`) are not written;
+// what is written is 0644 whatever the sandbox's modes.
+#[test]
+fn artifacts_never_replace_host_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = tempfile::tempdir().unwrap();
+    let hook = project.path().join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let attack = "import os\n\
+                  os.makedirs('output/.git/hooks')\n\
+                  open('output/.git/hooks/pre-commit', 'w').write('#!/bin/sh\\necho PWNED\\n')\n\
+                  open('output/.bashrc', 'w').write('echo PWNED')\n\
+                  open('output/run.sh', 'w').write('echo run')\n\
+                  os.chmod('output/run.sh', 0o6777)\n\
+                  print('ran')\n";
+    let into_project = llm_sandbox(&[
+        "run",
+        "--artifacts-dir",
+        project.path().to_str().unwrap(),
+        "-c",
+        attack,
+    ]);
+    assert_sandbox_failure(&into_project, "is not empty");
+    assert_eq!(
+        std::fs::read_to_string(&hook).unwrap(),
+        "#!/bin/sh\nexit 0\n"
+    );
+
+    let fresh = project.path().join("returned");
+    let output = llm_sandbox(&[
+        "run",
+        "--artifacts-dir",
+        fresh.to_str().unwrap(),
+        "-c",
+        attack,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "ran\n");
+    let messages = stderr(&output);
+    assert!(
+        messages.contains("not returned: \".git/hooks/pre-commit\"")
+            && messages.contains("not returned: \".bashrc\""),
+        "{messages}"
+    );
+    let written: Vec<_> = std::fs::read_dir(&fresh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(written, ["run.sh"]);
+    let mode = std::fs::metadata(fresh.join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777 & !0o022, 0o644, "{mode:o}");
+}
+
+// Names the sandbox chooses cannot turn its run into a sandbox failure (125) or hide its
+// output: a plot whose described format is a path, and an artifact whose path is too long once
+// joined to the folder, become omitted entries; the output and exit code come through.
+#[test]
+fn crafted_names_leave_the_output_and_exit_code_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("a".repeat(200)).join("b".repeat(200));
+    std::fs::create_dir_all(&deep).unwrap();
+    let (plots, artifacts) = (deep.join("plots"), deep.join("artifacts"));
+    let code = "import os\n\
+                plots = os.path.join(os.path.dirname(__file__), 'plots')\n\
+                os.makedirs(plots, exist_ok=True)\n\
+                open(os.path.join(plots, '1.png'), 'wb').write(b'x')\n\
+                open(os.path.join(plots, '1.json'), 'w').write('{\"format\": \"png/../../../evil\"}')\n\
+                os.makedirs('output', exist_ok=True)\n\
+                os.chdir('output')\n\
+                for _ in range(15):\n\
+                \x20   os.mkdir('d' * 250)\n\
+                \x20   os.chdir('d' * 250)\n\
+                open('deep.txt', 'w').write('deep')\n\
+                print('output first')\n\
+                raise SystemExit(3)\n";
+    let output = llm_sandbox(&[
+        "run",
+        "--plots-dir",
+        plots.to_str().unwrap(),
+        "--artifacts-dir",
+        artifacts.to_str().unwrap(),
+        "-c",
+        code,
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "output first\n");
+    let messages = stderr(&output);
+    assert!(messages.contains("not returned: \"plot 1\""), "{messages}");
+    assert!(messages.contains("deep.txt"), "{messages}");
+    assert!(!dir.path().join("evil").exists());
+}
+
+/// Runs the binary with stdout and stderr on a new pseudo-terminal that is also its
+/// controlling terminal; returns what the terminal received and the exit code.
+fn on_terminal(args: &[&str]) -> (Vec<u8>, Option<i32>) {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors, owned at once.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let tty = slave.as_raw_fd();
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(tty, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(slave);
+    drop(command);
+    let status = child.wait().unwrap();
+    let mut received = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let _ = master.read_to_end(&mut received); // EIO once the terminal has no other end
+    (received, status.code())
+}
+
+// On a terminal the program's control characters are shown, not obeyed (OSC 52 clipboard,
+// titles, clearing, fake CLI lines); --raw passes them through. The sandbox has no controlling
+// terminal, even when the CLI has one.
+#[test]
+fn a_terminal_sees_control_characters_escaped_and_the_sandbox_has_no_terminal() {
+    let code = "import sys\n\
+                fields = open('/proc/self/stat').read().rsplit(')', 1)[1].split()\n\
+                print('tty', fields[4])\n\
+                sys.stdout.write('\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\\n')\n\
+                sys.stderr.write('\\x1b]0;title\\x07\\rllm-sandbox: fake\\n')\n";
+    let (shown, code_status) = on_terminal(&["run", "-c", code]);
+    assert_eq!(code_status, Some(0));
+    let text = String::from_utf8_lossy(&shown);
+    assert!(!shown.contains(&0x1b) && !shown.contains(&0x07), "{text:?}");
+    assert!(
+        text.contains("\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("tty 0\r\n"),
+        "the sandbox has a controlling terminal: {text:?}"
+    );
+    let (raw, _) = on_terminal(&["run", "--raw", "-c", code]);
+    assert!(
+        raw.windows(5).any(|w| w == b"\x1b]52;"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
+// An ordinary user cannot drop its supplementary groups in a user namespace: the caller is
+// told, in --json's warnings (host files readable by those groups stay readable).
+#[test]
+fn kept_supplementary_groups_are_warned_about() {
+    if !is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv to run the CLI as a user with extra groups");
+        return;
+    }
+    let output = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--groups=4,100", "--"])
+        .arg(BIN)
+        .args(["run", "--json", "-c", "pass"])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value = json(&output);
+    let warnings = value["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("the caller's supplementary groups (adm, users)")),
+        "{warnings:?}"
+    );
 }

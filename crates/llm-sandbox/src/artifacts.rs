@@ -283,6 +283,14 @@ pub(crate) fn plots_from(
     }
     let mut plots = Vec::new();
     for (number, meta) in metas {
+        if !plain_format(&meta.format) {
+            omitted.push(Omitted {
+                name: format!("plot {number}"),
+                size: None,
+                reason: format!("its format {:?} is not a plain name", meta.format),
+            });
+            continue;
+        }
         let Some(content) = contents.remove(&number) else {
             omitted.push(Omitted {
                 name: format!("plot {number} ({})", meta.format),
@@ -294,6 +302,12 @@ pub(crate) fn plots_from(
         plots.push(plot(meta, content));
     }
     (plots, errors)
+}
+
+/// Whether a format the sandbox described is a plain name (`png`, `svg`, `webp`, …): never a
+/// path, an escape sequence or anything but a short run of ASCII letters and digits.
+fn plain_format(format: &str) -> bool {
+    (1..=16).contains(&format.len()) && format.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn plot(meta: PlotMeta, content: Vec<u8>) -> PlotOutput {
@@ -490,6 +504,14 @@ mod tests {
                 content: br#"{"format":"png","width":5,"height":5,"dpi":null}"#.to_vec(),
             },
             CollectedFile {
+                name: "5.json".into(),
+                content: br#"{"format":"png/../../x","width":5,"height":5,"dpi":null}"#.to_vec(),
+            },
+            CollectedFile {
+                name: "5.png/../../x".into(),
+                content: b"x".to_vec(),
+            },
+            CollectedFile {
                 name: "errors.txt".into(),
                 content: b"capturing savefig\nTraceback".to_vec(),
             },
@@ -509,8 +531,10 @@ mod tests {
             ]
         );
         assert_eq!(errors, ["capturing savefig\nTraceback"]);
-        assert_eq!(omitted.len(), 1, "{omitted:?}");
+        assert_eq!(omitted.len(), 2, "{omitted:?}");
         assert!(omitted[0].name.starts_with("plot 4"));
+        assert_eq!(omitted[1].name, "plot 5");
+        assert!(omitted[1].reason.contains("not a plain name"));
     }
 
     #[test]

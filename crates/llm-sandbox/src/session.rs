@@ -545,6 +545,14 @@ impl SandboxSession {
         Ok(backend.isolation())
     }
 
+    /// Where the isolation is weaker than the defaults promise on this host (e.g. only rlimits
+    /// bound memory), one sentence each with what to do; empty when nothing is.
+    pub async fn warnings(&self) -> Result<Vec<String>> {
+        let mut state = self.state.lock().await;
+        let (backend, _) = self.open_backend(&mut state).await?;
+        Ok(backend.warnings())
+    }
+
     /// Runs `code` with the session's execution timeout.
     pub async fn run(&self, code: &str) -> Result<ExecutionResult> {
         self.run_with(code, RunOptions::default()).await

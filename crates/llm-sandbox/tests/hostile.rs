@@ -48,6 +48,8 @@ const INODE_FLOOD: &str = include_str!("hostile/inode_flood.py");
 const OUTPUT_FLOOD: &str = include_str!("hostile/output_flood.cpp");
 const STDERR_FLOOD: &str = include_str!("hostile/stderr_flood.js");
 const HOST_SECRETS: &str = include_str!("hostile/host_secrets.py");
+const INIT_MEMORY: &str = include_str!("hostile/init_memory.py");
+const SHARED_MEMORY: &str = include_str!("hostile/shared_memory.py");
 const WRITE_OUTSIDE: &str = include_str!("hostile/write_outside.py");
 const SYSCALLS: &str = include_str!("hostile/syscalls.cpp");
 const LIMITS: &str = include_str!("hostile/limits.py");
@@ -119,12 +121,20 @@ const SECRET_ENV: &str = "LLM_SANDBOX_HOSTILE_SECRET";
 /// The prefix of the host secret file's content, searched for inside the sandbox.
 const SECRET_MARK: &str = "LLM-SANDBOX-HOSTILE-HOST-SECRET";
 
+/// A secret this process holds on its heap (as an application embedding the library holds an
+/// API key) and never hands to a sandbox: no sandboxed process may find it in any memory it
+/// can read.
+static HEAP_SECRET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("LLM-SANDBOX-HEAP-SECRET-{}", unique()));
+
 /// Takes the suite's lock; the first caller also puts the secret variable in this process's
-/// environment, so that every sandbox is opened by a process that holds it.
+/// environment and the heap secret in its memory, so that every sandbox is opened by a process
+/// that holds them.
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     let guard = SERIAL.lock().await;
     static SECRET: std::sync::Once = std::sync::Once::new();
     SECRET.call_once(|| std::env::set_var(SECRET_ENV, format!("env-secret-{}", unique())));
+    std::sync::LazyLock::force(&HEAP_SECRET);
     guard
 }
 
@@ -448,6 +458,7 @@ impl Trial {
             ("TEST_PID".into(), std::process::id().to_string()),
             ("TEST_BIN".into(), test_bin),
             ("HOST_ENV_HEX".into(), hex(host_env_entry().as_bytes())),
+            ("BACKEND".into(), self.backend.name().into()),
         ]
     }
 
@@ -835,6 +846,24 @@ async fn host_secrets_stay_out_of_reach() {
     }
 }
 
+// The sandbox's init (and every process the code can see) keeps its memory and descriptors:
+// /proc/<pid>/mem read at mapped addresses and opened for writing, pidfd_getfd, kcmp,
+// process_vm_readv. Nothing of the caller is in init's memory either (init is exec'd, not
+// forked): the heap secret this process holds is found nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_memory_and_descriptors_stay_out_of_reach() {
+    let _serial = serial().await;
+    for backend in backends() {
+        let Some(trial) = Trial::start(backend, "init memory", hostile("python")).await else {
+            continue;
+        };
+        let secret = ("HEAP_SECRET_HEX", hex(HEAP_SECRET.as_bytes()));
+        let result = trial.run(INIT_MEMORY, &[secret]).await;
+        assert_eq!(result.stdout, "done\n", "{}: {result:?}", trial.context);
+        trial.finish().await;
+    }
+}
+
 // Writes outside the workdir: the host sentinel (world-writable), /etc, /usr, /, /proc/sys,
 // /sys, /proc/sysrq-trigger, chown to root. Every write fails and the host files are unchanged.
 #[tokio::test(flavor = "multi_thread")]
@@ -859,8 +888,10 @@ async fn writes_outside_the_workdir_fail() {
 
 // Privileged syscalls made directly (mount, umount, unshare, clone with CLONE_NEWUSER, setns,
 // chroot, pivot_root, ptrace of pid 1, bpf, keyctl, add_key, init/finit/delete_module, kexec,
-// reboot, swapoff, perf_event_open, settimeofday, sethostname, setuid(0), iopl): each fails
-// with EPERM, EACCES or ENOSYS.
+// reboot, swapoff, perf_event_open, settimeofday, sethostname, setuid(0), iopl), and those the
+// red-team review found open (pidfd_getfd, kcmp and process_vm_readv on pid 1, modify_ldt,
+// personality, inotify, fanotify, vsock and packet sockets): each fails with EPERM, EACCES or
+// ENOSYS (EAFNOSUPPORT for socket families).
 #[tokio::test(flavor = "multi_thread")]
 async fn privileged_syscalls_fail() {
     let _serial = serial().await;
@@ -890,6 +921,19 @@ async fn privileged_syscalls_fail() {
         "sethostname",
         "setuid_root",
         "iopl",
+        "pidfd_getfd_init",
+        "kcmp_init",
+        "process_vm_readv_init",
+        "modify_ldt",
+        "personality_read_implies_exec",
+        "personality_no_randomize",
+        "inotify_init1",
+        "inotify_add_watch",
+        "fanotify_init",
+        "socket_vsock",
+        "socket_vsock_dgram",
+        "socketpair_vsock",
+        "socket_packet",
     ];
     for backend in backends() {
         let Some(trial) = Trial::start(backend, "syscalls", hostile("cpp")).await else {
@@ -901,10 +945,10 @@ async fn privileged_syscalls_fail() {
         for line in result.stdout.lines().filter(|l| *l != "done") {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // setuid(0) fails with EINVAL where uid 0 does not exist (the native user namespace).
-            let refusals: &[&str] = if fields.first() == Some(&"setuid_root") {
-                &["EPERM", "EINVAL"]
-            } else {
-                &["EPERM", "EACCES", "ENOSYS"]
+            let refusals: &[&str] = match fields.first() {
+                Some(&"setuid_root") => &["EPERM", "EINVAL"],
+                Some(name) if name.starts_with("socket") => &["EAFNOSUPPORT", "EPERM"],
+                _ => &["EPERM", "EACCES", "ENOSYS"],
             };
             assert!(
                 fields.len() == 3 && fields[1] == "-1" && refusals.contains(&fields[2]),
@@ -972,6 +1016,147 @@ async fn setuid_grants_nothing() {
         assert!(out.ends_with("done\n"), "{}: {result:?}", trial.context);
         trial.finish().await;
     }
+}
+
+// Shared memory that no per-process rlimit counts (memfd, shared anonymous and /dev/zero
+// mappings, System V segments), each asked for at twice the 128 MiB limit: no method gets more
+// than the limit (cgroups kill the process; with rlimits only the calls are refused).
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_memory_is_bounded_by_the_memory_limit() {
+    let _serial = serial().await;
+    const LIMIT: u64 = 128 << 20;
+    for backend in backends() {
+        let builder = hostile("python").memory(Some(LIMIT));
+        let Some(trial) = Trial::start(backend, "shared memory", builder).await else {
+            continue;
+        };
+        let result = trial
+            .run(SHARED_MEMORY, &[("MEMORY_LIMIT", LIMIT.to_string())])
+            .await;
+        let lines: Vec<&str> = result.stdout.lines().collect();
+        assert_eq!(lines.last(), Some(&"done"), "{}: {result:?}", trial.context);
+        assert_eq!(lines.len(), 5, "{}: {result:?}", trial.context);
+        for line in &lines[..4] {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let touched: u64 = fields[1].parse().unwrap();
+            assert!(
+                touched << 20 <= LIMIT && fields[2] != "all",
+                "{}: `{line}` exceeds the memory limit",
+                trial.context
+            );
+        }
+        trial.assert_no_leftovers().await;
+        trial.finish().await;
+    }
+}
+
+/// The uid that owns the user namespace of host process `pid` (`NS_GET_OWNER_UID`).
+fn user_namespace_owner(pid: &str) -> u32 {
+    use std::os::fd::AsRawFd;
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/user")).unwrap();
+    let mut owner: libc::uid_t = u32::MAX;
+    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    // SAFETY: the ioctl writes one uid_t into `owner`.
+    let done = unsafe { libc::ioctl(namespace.as_raw_fd(), NS_GET_OWNER_UID, &mut owner) };
+    assert_eq!(
+        done,
+        0,
+        "NS_GET_OWNER_UID: {}",
+        std::io::Error::last_os_error()
+    );
+    owner
+}
+
+// Budgets the kernel keeps per host user: inotify instances (128 per user by default) are
+// refused to the code on every backend, and a root caller's native sandbox is owned by an
+// unprivileged uid of its own, so that what the kernel counts per user (pending signals,
+// message queues, namespaces) is never charged to host root. The attack holds what it gets for
+// a moment only.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_user_budgets_are_not_the_sandboxs() {
+    let _serial = serial().await;
+    let instances = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nfds = []\nfor _ in range(200):\n    fd = libc.inotify_init1(0)\n    if fd < 0:\n        break\n    fds.append(fd)\nprint(len(fds))\n";
+    for backend in backends() {
+        let Some(trial) = Trial::start(backend, "host user budgets", hostile("python")).await
+        else {
+            continue;
+        };
+        let result = trial.run(instances, &[]).await;
+        assert_eq!(result.stdout, "0\n", "{}: {result:?}", trial.context);
+        if backend == BackendKind::Native {
+            // Look at a live sandbox process from the host.
+            let session = &trial.session;
+            let sleeper = session.execute_command(&["sleep", "2"]);
+            let inspect = async {
+                let deadline = Instant::now() + Duration::from_secs(2);
+                loop {
+                    let found = host_processes_with(&trial.marker);
+                    if let Some(process) = found.first() {
+                        let pid = process.split(':').next().unwrap().to_string();
+                        return user_namespace_owner(&pid);
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "{}: no sandbox process seen",
+                        trial.context
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            let (slept, owner) = tokio::join!(sleeper, inspect);
+            slept.unwrap();
+            let caller = nix_euid();
+            if caller == 0 {
+                assert_ne!(owner, 0, "{}: host root owns the sandbox", trial.context);
+            } else {
+                assert_eq!(owner, caller, "{}", trial.context);
+            }
+        }
+        trial.finish().await;
+    }
+}
+
+fn nix_euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+// Abstract UNIX sockets belong to the network namespace: with the host's network the code
+// could reach the host's (X11, D-Bus, agents). A listener this test binds is out of reach,
+// while a TCP listener on the host's loopback is reached (the network really is shared).
+// Native only: container backends cannot scope them (see the README).
+#[tokio::test(flavor = "multi_thread")]
+async fn host_abstract_sockets_stay_out_of_reach_with_the_host_network() {
+    use std::os::linux::net::SocketAddrExt;
+    let _serial = serial().await;
+    if !backends().contains(&BackendKind::Native) {
+        return;
+    }
+    let name = format!("llm-sandbox-hostile-{}", unique());
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+    let abstract_listener = std::os::unix::net::UnixListener::bind_addr(&address).unwrap();
+    abstract_listener.set_nonblocking(true).unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let builder = hostile("python").network(llm_sandbox::NetworkMode::Host);
+    let Some(trial) = Trial::start(BackendKind::Native, "abstract sockets", builder).await else {
+        return;
+    };
+    let code = format!(
+        "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('\\0{name}')\n    print('abstract connected')\nexcept OSError as e:\n    print('abstract', e.errno)\nt = socket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('tcp connected')\n"
+    );
+    let result = trial.run(&code, &[]).await;
+    assert!(
+        result.stdout.contains("tcp connected") && !result.stdout.contains("abstract connected"),
+        "{}: {result:?}",
+        trial.context
+    );
+    assert!(
+        abstract_listener.accept().is_err(),
+        "{}: the host's abstract socket was reached",
+        trial.context
+    );
+    trial.finish().await;
 }
 
 /// The host's IPv4 addresses (loopback first), for the network attack to try.

@@ -185,7 +185,8 @@ pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<Box<dyn Backe
 }
 
 /// Checks that a backend works here. Native: opens a default sandbox, runs `true` in it and
-/// returns the isolation in force (needs no language toolchain). Docker and Podman: reaches the
+/// returns the isolation in force, then its warnings as `("warning", …)` lines (needs no
+/// language toolchain). Docker and Podman: reaches the
 /// engine and lists the project's images.
 pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
     let spec = SandboxSpec::default();
@@ -203,7 +204,13 @@ pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
         package_index: None,
     };
     let output = backend.exec(request, &mut |_, _| {}).await;
-    let isolation = backend.isolation();
+    let mut isolation = backend.isolation();
+    isolation.extend(
+        backend
+            .warnings()
+            .into_iter()
+            .map(|warning| ("warning".to_string(), warning)),
+    );
     backend.close().await?;
     let output = output?;
     if output.exit_code != 0 {

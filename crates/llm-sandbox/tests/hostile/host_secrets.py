@@ -2,7 +2,7 @@
 # From the environment: SECRET_PATH (a host file, mode 0600), SECRET_MARK (its content's prefix),
 # SECRET_ENV (the name of a variable set in the host test process), TEST_PID and TEST_BIN (the
 # host test process's pid and executable name), HOST_ENV_HEX (hex of one KEY=VALUE entry of the
-# host test process's environment as it was started).
+# host test process's environment as it was started), BACKEND (native, docker or podman).
 import os
 
 env = os.environ
@@ -26,6 +26,10 @@ for path in [env['SECRET_PATH'], os.path.dirname(env['SECRET_PATH']), '/etc/shad
              '/dev/vda']:
     if readable(path):
         findings.append(f'readable {path}')
+# The host's TLS private keys: a native sandbox binds only /etc/ssl/certs (an ordinary user's
+# supplementary groups, e.g. ssl-cert, would otherwise open /etc/ssl/private).
+if env['BACKEND'] == 'native' and os.path.lexists('/etc/ssl/private'):
+    findings.append('/etc/ssl/private is in the sandbox')
 if os.path.exists(env['SECRET_PATH']):
     findings.append('the host secret file exists in the sandbox')
 
@@ -46,11 +50,19 @@ for pid in pids + ['self', 'thread-self']:
             findings.append(f'/proc/{pid}/environ holds the host process environment')
         if env['TEST_BIN'].encode() in data and name == 'cmdline':
             findings.append(f'/proc/{pid}/cmdline names the host test process')
+    # Another process's memory, read at a mapped address (offset 0 is never mapped, and
+    # reading there always fails). The probe and its parent (a container run's wrapper) are the
+    # run's own.
+    if pid in ('self', 'thread-self', str(os.getpid()), str(os.getppid())):
+        continue
     try:
+        with open(f'/proc/{pid}/maps') as maps:
+            start = int(maps.readline().split('-')[0], 16)
         with open(f'/proc/{pid}/mem', 'rb') as f:
-            f.read(1)
-        findings.append(f'/proc/{pid}/mem readable')
-    except OSError:
+            f.seek(start)
+            if f.read(1):
+                findings.append(f'/proc/{pid}/mem readable')
+    except (OSError, ValueError):
         pass
 if os.path.exists(f"/proc/{env['TEST_PID']}/cwd") and readable(f"/proc/{env['TEST_PID']}/cwd"):
     findings.append('the test process is visible')
