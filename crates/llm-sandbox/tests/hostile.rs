@@ -50,6 +50,7 @@ const STDERR_FLOOD: &str = include_str!("hostile/stderr_flood.js");
 const HOST_SECRETS: &str = include_str!("hostile/host_secrets.py");
 const INIT_MEMORY: &str = include_str!("hostile/init_memory.py");
 const SHARED_MEMORY: &str = include_str!("hostile/shared_memory.py");
+const POISON_INSTALLER: &str = include_str!("hostile/poison_installer.py");
 const WRITE_OUTSIDE: &str = include_str!("hostile/write_outside.py");
 const SYSCALLS: &str = include_str!("hostile/syscalls.cpp");
 const LIMITS: &str = include_str!("hostile/limits.py");
@@ -1157,6 +1158,200 @@ async fn host_abstract_sockets_stay_out_of_reach_with_the_host_network() {
         trial.context
     );
     trial.finish().await;
+}
+
+/// A TCP listener on every host address that counts the connections it accepts.
+struct HostListener {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl HostListener {
+    async fn start() -> HostListener {
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let acceptor = tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        HostListener {
+            port,
+            connections,
+            acceptor,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("HOST_PORT", self.port.to_string()),
+            ("HOST_IPS", host_addresses().join(",")),
+        ]
+    }
+
+    /// How many connections arrived (after a moment for late ones), and stops.
+    async fn stop(self) -> usize {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.acceptor.abort();
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+// Poisoning the installer: offline code plants programs and configuration wherever an
+// installer could load them from (the working directory, PYTHONPATH, sitecustomize, pip's,
+// npm's and RubyGems' configuration, gem plugins); a real install of a small package then runs
+// none of them, and nothing reaches the host's listener. Needs PyPI, as the conformance suite.
+#[tokio::test(flavor = "multi_thread")]
+async fn installers_cannot_be_poisoned_by_earlier_runs() {
+    let _serial = serial().await;
+    let listener = HostListener::start().await;
+    let env = listener.env();
+    for backend in backends() {
+        let builder = hostile("python")
+            .allow_install_network(true)
+            .execution_timeout(Duration::from_secs(8));
+        let Some(trial) = Trial::start(backend, "installer poisoning", builder).await else {
+            continue;
+        };
+        let result = trial.run(POISON_INSTALLER, &env).await;
+        assert_eq!(result.stdout, "planted\n", "{}: {result:?}", trial.context);
+        trial
+            .session
+            .install(&["six==1.16.0"])
+            .await
+            .unwrap_or_else(|e| panic!("{}: the install failed: {e}", trial.context));
+        // Checked with `-I`: the planted sitecustomize would run in any ordinary Python run of
+        // the session (the code's own business), and must not be mistaken for the installer.
+        // The real pip ran: six is where it installs packages.
+        let check = "import glob, os\nprint(sorted(glob.glob('POISONED-*')), os.path.isfile('.llm-sandbox/python-packages/six.py'))";
+        let result = trial
+            .session
+            .execute_command(&["python3", "-I", "-c", check])
+            .await
+            .unwrap();
+        assert_eq!(
+            result.stdout, "[] True\n",
+            "{}: {result:?}",
+            trial.context
+        );
+        trial.finish().await;
+    }
+    assert_eq!(
+        listener.stop().await,
+        0,
+        "a poisoned installer reached the host"
+    );
+}
+
+/// A language whose "installer" is a probe of the network installs get: straight to the host
+/// (each of HOST_IPS on HOST_PORT), and through the proxy the backend gives it (the host, an
+/// address that is not a package index, and the index itself). It writes what it found to
+/// `<workdir>/network-probe.txt`, since an install returns no output.
+#[derive(Debug)]
+struct NetworkProbe {
+    env: Vec<(String, String)>,
+}
+
+const NETWORK_PROBE: &str = r#"
+import os, socket, sys
+env = dict(arg.split('=', 1) for arg in sys.argv[1:])
+port, lines = int(env['HOST_PORT']), []
+for ip in env['HOST_IPS'].split(','):
+    try:
+        socket.create_connection((ip, port), timeout=1).close()
+        lines.append('direct connected ' + ip)
+    except OSError:
+        lines.append('direct unreachable ' + ip)
+proxy = os.environ.get('HTTPS_PROXY', '')
+lines.append('proxy ' + ('set' if proxy else 'unset'))
+if proxy:
+    host, proxy_port = proxy.rsplit('/', 1)[1].rsplit(':', 1)
+    for target in ['127.0.0.1:%d' % port, 'localhost:%d' % port, 'example.com:443', 'pypi.org:443']:
+        try:
+            s = socket.create_connection((host, int(proxy_port)), timeout=5)
+            s.sendall(('CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' % (target, target)).encode())
+            lines.append('proxy %s %s' % (target, s.recv(12).decode().split(' ')[1]))
+            s.close()
+        except OSError as e:
+            lines.append('proxy %s error %s' % (target, e))
+open(env['WORKDIR'] + '/network-probe.txt', 'w').write('\n'.join(lines) + '\n')
+"#;
+
+impl llm_sandbox::LanguageHandler for NetworkProbe {
+    fn name(&self) -> &str {
+        "network-probe"
+    }
+    fn file_extension(&self) -> &str {
+        "py"
+    }
+    fn toolchain(&self) -> Vec<llm_sandbox::language::Toolchain> {
+        Vec::new()
+    }
+    fn run_command(&self, ctx: &llm_sandbox::language::RunContext) -> Vec<String> {
+        vec!["python3".into(), ctx.source_path.clone()]
+    }
+    fn install_command(
+        &self,
+        _libraries: &[String],
+        workdir: &str,
+    ) -> llm_sandbox::Result<Vec<String>> {
+        let mut argv = vec!["python3".into(), "-c".into(), NETWORK_PROBE.into()];
+        argv.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.push(format!("WORKDIR={workdir}"));
+        Ok(argv)
+    }
+    fn package_index_hosts(&self) -> Vec<String> {
+        vec!["pypi.org".into()]
+    }
+}
+
+// What an installer's network is (native): not the host's. It reaches the package index
+// through the proxy, and nothing else: not the host's loopback or interfaces, directly or
+// through the proxy, nor any other address. Containers attach the engine's default network
+// while an installer runs instead (see the README).
+#[tokio::test(flavor = "multi_thread")]
+async fn installers_reach_the_package_index_and_nothing_else() {
+    let _serial = serial().await;
+    if !backends().contains(&BackendKind::Native) {
+        return;
+    }
+    let listener = HostListener::start().await;
+    let env: Vec<(String, String)> = listener
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let builder = hostile("python")
+        .allow_install_network(true)
+        .register_language(Arc::new(NetworkProbe { env }))
+        .lang("network-probe");
+    let Some(trial) = Trial::start(BackendKind::Native, "installer network", builder).await else {
+        return;
+    };
+    trial.session.install(&["anything"]).await.unwrap();
+    let result = trial
+        .run("print(open('network-probe.txt').read(), end='')", &[])
+        .await;
+    let mut expected: Vec<String> = host_addresses()
+        .iter()
+        .map(|ip| format!("direct unreachable {ip}"))
+        .collect();
+    expected.push("proxy set".into());
+    for target in [
+        format!("127.0.0.1:{}", listener.port),
+        format!("localhost:{}", listener.port),
+        "example.com:443".into(),
+    ] {
+        expected.push(format!("proxy {target} 403"));
+    }
+    expected.push("proxy pypi.org:443 200".into());
+    let lines: Vec<&str> = result.stdout.lines().collect();
+    assert_eq!(lines, expected, "{}: {result:?}", trial.context);
+    trial.finish().await;
+    assert_eq!(listener.stop().await, 0, "an installer reached the host");
 }
 
 /// The host's IPv4 addresses (loopback first), for the network attack to try.
