@@ -1232,11 +1232,7 @@ async fn installers_cannot_be_poisoned_by_earlier_runs() {
             .execute_command(&["python3", "-I", "-c", check])
             .await
             .unwrap();
-        assert_eq!(
-            result.stdout, "[] True\n",
-            "{}: {result:?}",
-            trial.context
-        );
+        assert_eq!(result.stdout, "[] True\n", "{}: {result:?}", trial.context);
         trial.finish().await;
     }
     assert_eq!(

@@ -657,3 +657,100 @@ fn describe_isolation(
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use llm_sandbox_init::protocol::{read_frame, write_frame, OUTPUT_CHUNK};
+
+    use super::*;
+
+    /// A backend whose "init" is `script`, run on a thread with the other end of the socket:
+    /// it answers however the script says, as a compromised init could.
+    fn with_fake_init(script: impl FnOnce(StdUnixStream) + Send + 'static) -> NativeBackend {
+        let (ours, theirs) = StdUnixStream::pair().unwrap();
+        std::thread::spawn(move || script(theirs));
+        ours.set_nonblocking(true).unwrap();
+        NativeBackend {
+            keeper: None,
+            socket: Some(UnixStream::from_std(ours).unwrap()),
+            cgroup: None,
+            own_network: true,
+            isolation: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn exited() -> Vec<u8> {
+        encode(&Reply::Exited {
+            exit_code: 0,
+            timed_out: false,
+            stdout_truncated: false,
+            stderr_truncated: false,
+        })
+    }
+
+    fn request(output_limit: u64) -> ExecRequest {
+        ExecRequest {
+            argv: vec!["true".into()],
+            timeout: Duration::from_secs(5),
+            output_limit,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_limit_is_dropped_whatever_init_claims() {
+        let mut backend = with_fake_init(|mut init| {
+            read_frame(&mut init, FrameLimits::FROM_LIBRARY).unwrap();
+            for _ in 0..3 {
+                write_frame(&mut init, FrameKind::Stdout, &[b'x'; OUTPUT_CHUNK]).unwrap();
+            }
+            write_frame(&mut init, FrameKind::Control, &exited()).unwrap();
+            let _ = init.read(&mut [0; 1]); // keep the socket open until the library is done
+        });
+        let mut seen = 0;
+        let output = backend
+            .exec(request(10), &mut |_, chunk| seen += chunk.len())
+            .await
+            .unwrap();
+        assert_eq!((output.stdout.len(), seen), (10, 10));
+        assert!(output.stdout_truncated);
+    }
+
+    #[tokio::test]
+    async fn a_frame_larger_than_a_request_can_produce_ends_the_session() {
+        let mut backend = with_fake_init(|mut init| {
+            read_frame(&mut init, FrameLimits::FROM_LIBRARY).unwrap();
+            let _ = write_frame(&mut init, FrameKind::Stdout, &vec![b'x'; OUTPUT_CHUNK + 1]);
+        });
+        let error = backend.exec(request(1 << 30), &mut |_, _| {}).await;
+        assert!(error.is_err());
+        assert!(matches!(backend.remove("/x").await, Err(Error::NotOpen)));
+
+        let mut backend = with_fake_init(|mut init| {
+            read_frame(&mut init, FrameLimits::FROM_LIBRARY).unwrap();
+            let _ = write_frame(&mut init, FrameKind::Blob, &[0; 101]);
+            let _ = write_frame(&mut init, FrameKind::Control, &encode(&Reply::Done));
+        });
+        assert!(backend.get_archive("/sandbox/x", 100).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn frames_after_the_last_reply_are_refused() {
+        let mut backend = with_fake_init(|mut init| {
+            read_frame(&mut init, FrameLimits::FROM_LIBRARY).unwrap();
+            write_frame(&mut init, FrameKind::Control, &exited()).unwrap();
+            // A forged result for the next request, sent before it is asked for.
+            write_frame(&mut init, FrameKind::Stdout, b"forged").unwrap();
+            write_frame(&mut init, FrameKind::Control, &exited()).unwrap();
+            let _ = init.read(&mut [0; 1]);
+        });
+        backend.exec(request(100), &mut |_, _| {}).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = backend.exec(request(100), &mut |_, _| {}).await;
+        let message = second.unwrap_err().to_string();
+        assert!(message.contains("after its last reply"), "{message}");
+    }
+}
