@@ -5,6 +5,7 @@
 //! Unknown keys are an error, never silently ignored.
 
 use bollard::models::ContainerCreateBody;
+use llm_sandbox_init::config::inode_limit;
 use serde_json::{json, Map, Value};
 
 use crate::backend::BackendKind;
@@ -69,14 +70,16 @@ enum Place {
     Host,
 }
 
-/// The create body for a session container of `image`, named by `owner` labels.
+/// The create body for a session container of `image`, named by `owner` labels, with its
+/// workdir on `workdir_volume` when there is one (see `workdir`).
 pub fn create_body(
     kind: BackendKind,
     spec: &SandboxSpec,
     image: &str,
     owner: &str,
+    workdir_volume: Option<&str>,
 ) -> Result<ContainerCreateBody> {
-    let mut body = defaults(kind, spec, image, owner);
+    let mut body = defaults(kind, spec, image, owner, workdir_volume);
     if let Some(config) = &spec.runtime_config {
         let Value::Object(config) = config else {
             return Err(Error::invalid("runtime_config must be a JSON object"));
@@ -86,7 +89,13 @@ pub fn create_body(
     parse_checked(body)
 }
 
-fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> Value {
+fn defaults(
+    kind: BackendKind,
+    spec: &SandboxSpec,
+    image: &str,
+    owner: &str,
+    workdir_volume: Option<&str>,
+) -> Value {
     let limits = &spec.limits;
     let network = match &spec.network {
         // Installs that may go online attach the engine's default network for their duration
@@ -103,7 +112,7 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
         .disk
         .map(|b| match kind {
             BackendKind::Podman => format!(",size={b}"),
-            _ => format!(",size={b},nr_inodes={}", (b / 4096).max(4096)),
+            _ => format!(",size={b},nr_inodes={}", inode_limit(b)),
         })
         .unwrap_or_default();
     let mut host = json!({
@@ -135,10 +144,16 @@ fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, owner: &str) -> 
             { "Name": "nproc", "Soft": nproc, "Hard": nproc },
         ]);
     }
-    let volumes = if spec.commit_container {
-        json!({})
-    } else {
-        json!({ spec.workdir.clone(): {} })
+    // The workdir: the session's bounded volume, else an anonymous one (unbounded), else (a
+    // committed container) the container's own layer.
+    let volumes = match workdir_volume {
+        Some(volume) => {
+            host["Mounts"] =
+                json!([{ "Type": "volume", "Source": volume, "Target": spec.workdir }]);
+            json!({})
+        }
+        None if spec.commit_container => json!({}),
+        None => json!({ spec.workdir.clone(): {} }),
     };
     json!({
         "Image": image,
@@ -350,7 +365,7 @@ mod tests {
             runtime_config: Some(config),
             ..Default::default()
         };
-        create_body(BackendKind::Docker, &spec, "img", "host:1")
+        create_body(BackendKind::Docker, &spec, "img", "host:1", None)
     }
 
     #[test]
@@ -366,9 +381,13 @@ mod tests {
             &SandboxSpec::default(),
             "img",
             "host:1",
+            Some("vol"),
         )
         .unwrap();
         let host = body.host_config.unwrap();
+        let mounts = host.mounts.clone().unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("vol"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/sandbox"));
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
         assert_eq!(host.readonly_rootfs, Some(true));
@@ -376,8 +395,14 @@ mod tests {
         assert_eq!(host.pids_limit, Some(256));
         assert_eq!(body.user.as_deref(), Some(KEEPER_USER));
         assert!(host.ulimits.is_none(), "docker keeps the engine's ulimits");
-        let podman =
-            create_body(BackendKind::Podman, &SandboxSpec::default(), "img", "h:1").unwrap();
+        let podman = create_body(
+            BackendKind::Podman,
+            &SandboxSpec::default(),
+            "img",
+            "h:1",
+            None,
+        )
+        .unwrap();
         assert_eq!(podman.host_config.unwrap().ulimits.unwrap().len(), 2);
     }
 

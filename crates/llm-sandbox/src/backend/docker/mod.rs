@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod pending;
 mod seccomp;
+mod workdir;
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,8 @@ pub struct DockerBackend {
     oom_kills_seen: u64,
     /// Small uploads and removals the next command's wrapper carries out first.
     pending: pending::Pending,
+    /// The session's bounded workdir volume (see `workdir`), removed with the container.
+    workdir_volume: Option<String>,
 }
 
 impl DockerBackend {
@@ -104,17 +107,36 @@ impl DockerBackend {
             }
         };
         let owner = format!("{}:{}", hostname(), std::process::id());
-        let mut body = config::create_body(kind, spec, &image, &owner)?;
-        apply_seccomp(&mut body, kind, spec)?;
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match client.create_container(Some(options), body).await {
+        let created = async {
+            let volume =
+                workdir::create(&client, kind, spec, &format!("{name}-workdir"), &owner).await?;
+            let created = async {
+                let mut body = config::create_body(kind, spec, &image, &owner, volume.as_deref())?;
+                apply_seccomp(&mut body, kind, spec)?;
+                let options = CreateContainerOptionsBuilder::new().name(&name).build();
+                client
+                    .create_container(Some(options), body)
+                    .await
+                    .map_err(|e| engine_error(kind, "creating the container", e))
+            }
+            .await;
+            match (created, &volume) {
+                (Err(e), Some(volume)) => {
+                    workdir::remove(&client, kind, volume).await?;
+                    Err(e)
+                }
+                (created, _) => created.map(|created| (created, volume)),
+            }
+        }
+        .await;
+        let (created, workdir_volume) = match created {
             Ok(created) => created,
             Err(e) => {
                 if let Some(built) = &built_image {
                     remove_image(&client, kind, built).await?;
                 }
-                return Err(engine_error(kind, "creating the container", e));
+                return Err(e);
             }
         };
         let install_network = (spec.install_network && spec.network == NetworkMode::None)
@@ -130,6 +152,7 @@ impl DockerBackend {
             commit: spec.commit_container,
             oom_kills_seen: 0,
             pending: pending::Pending::default(),
+            workdir_volume,
         };
         backend
             .client
@@ -140,6 +163,22 @@ impl DockerBackend {
             .await
             .map_err(|e| engine_error(kind, "starting the container", e))?; // dropping `backend` removes it
         backend.set_install_network(false).await?;
+        if kind == BackendKind::Docker && backend.workdir_volume.is_some() {
+            let files =
+                workdir::image_files(&backend.client, kind, &backend.image, &spec.workdir, &owner)
+                    .await?;
+            if let Some(files) = files {
+                let options = UploadToContainerOptionsBuilder::new()
+                    .path(&spec.workdir)
+                    .build();
+                let body = bollard::body_full(files.as_ref().clone().into());
+                backend
+                    .client
+                    .upload_to_container(&created.id, Some(options), body)
+                    .await
+                    .map_err(|e| engine_error(kind, "copying the image's workdir in", e))?;
+            }
+        }
         Ok(backend)
     }
 
@@ -329,8 +368,8 @@ impl DockerBackend {
     }
 
     /// Kills every process of the code's user in the container. When no exec can start (a fork
-    /// bomb holds every pid), the container is killed and started again: its workdir volume
-    /// survives, its /tmp does not.
+    /// bomb holds every pid), the container is killed and started again: /tmp starts empty,
+    /// and so does a bounded (tmpfs-backed) workdir; an unbounded workdir volume survives.
     async fn kill_code_processes(&self) -> Result<()> {
         let argv = vec!["/bin/sh".into(), "-c".into(), KILL_ALL.into()];
         let (exec_id, started) = self.start(argv, Vec::new(), "/", false).await?;
@@ -429,19 +468,22 @@ impl DockerBackend {
     }
 
     async fn remove(&mut self) -> Result<()> {
-        let Some(id) = self.container.take() else {
-            return Ok(());
-        };
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
-        match self.client.remove_container(&id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(engine_error(self.kind, "removing the container", e)),
+        if let Some(id) = self.container.take() {
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            match self.client.remove_container(&id, Some(options)).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => return Err(engine_error(self.kind, "removing the container", e)),
+            }
+        }
+        match self.workdir_volume.take() {
+            Some(volume) => workdir::remove(&self.client, self.kind, &volume).await,
+            None => Ok(()),
         }
     }
 }
@@ -450,7 +492,8 @@ impl Drop for DockerBackend {
     fn drop(&mut self) {
         let container = self.container.take();
         let built_image = self.built_image.take();
-        if container.is_none() && built_image.is_none() {
+        let volume = self.workdir_volume.take();
+        if container.is_none() && built_image.is_none() && volume.is_none() {
             return;
         }
         let (client, kind) = (self.client.clone(), self.kind);
@@ -467,6 +510,9 @@ impl Drop for DockerBackend {
                     .v(true)
                     .build();
                 let _ = runtime.block_on(client.remove_container(&id, Some(options)));
+            }
+            if let Some(volume) = volume {
+                let _ = runtime.block_on(workdir::remove(&client, kind, &volume));
             }
             if let Some(image) = built_image {
                 let _ = runtime.block_on(remove_image(&client, kind, &image));
@@ -814,8 +860,13 @@ fn describe(kind: BackendKind, spec: &SandboxSpec, image: &str) -> Vec<(String, 
         (
             "filesystem".into(),
             format!(
-                "read-only root; writable {} (volume) and /tmp (tmpfs)",
-                spec.workdir
+                "read-only root; writable {} ({}) and /tmp (tmpfs)",
+                spec.workdir,
+                match spec.limits.disk {
+                    Some(bytes) if !spec.commit_container =>
+                        format!("tmpfs volume of {} MiB", bytes >> 20),
+                    _ => "volume, unbounded".to_string(),
+                }
             ),
         ),
         ("limits".into(), spec.limits.describe()),
@@ -863,8 +914,8 @@ pub async fn probe(
     ])
 }
 
-/// Removes containers this project created whose creating process is gone (or all of them
-/// with `all`); returns their names. Containers of other hosts are left alone unless `all`.
+/// Removes containers (and workdir volumes) this project created whose creating process is
+/// gone (or all of them with `all`); returns their names. Containers of other hosts are left alone unless `all`.
 pub async fn gc(
     kind: BackendKind,
     engine: &crate::spec::EngineConfig,
@@ -884,6 +935,14 @@ pub async fn gc(
         .await
         .map_err(|e| engine_error(kind, "listing containers", e))?;
     let this_host = hostname();
+    let abandoned = |owner: &str| {
+        all || match owner.rsplit_once(':') {
+            Some((host, pid)) if host == this_host => {
+                !std::path::Path::new("/proc").join(pid).exists()
+            }
+            _ => false,
+        }
+    };
     let mut removed = Vec::new();
     for container in containers {
         let owner = container
@@ -892,13 +951,7 @@ pub async fn gc(
             .and_then(|l| l.get(LABEL_OWNER))
             .cloned()
             .unwrap_or_default();
-        let abandoned = match owner.rsplit_once(':') {
-            Some((host, pid)) if host == this_host => {
-                !std::path::Path::new("/proc").join(pid).exists()
-            }
-            _ => false,
-        };
-        if !(all || abandoned) {
+        if !abandoned(&owner) {
             continue;
         }
         let Some(id) = container.id else { continue };
@@ -916,5 +969,8 @@ pub async fn gc(
             .unwrap_or(id);
         removed.push(name.trim_start_matches('/').to_string());
     }
+    // Workdir volumes of the removed containers, and of sessions that died between creating
+    // their volume and their container.
+    removed.extend(workdir::gc(&client, kind, abandoned).await?);
     Ok(removed)
 }
