@@ -46,6 +46,13 @@ const ETC_PREFIXES: [&str; 2] = ["java-", "python3"];
 /// Device nodes bound from the host.
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
+/// Remounts a bind read-only, without setuid bits or devices.
+const READ_ONLY_REMOUNT: MsFlags = MsFlags::MS_REMOUNT
+    .union(MsFlags::MS_BIND)
+    .union(MsFlags::MS_RDONLY)
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV);
+
 /// Where the new root is assembled: a tmpfs mounted over it in our private mount namespace.
 const STAGING: &str = "/tmp";
 
@@ -106,16 +113,11 @@ pub fn build(plan: &RootfsPlan, sandbox_id: u32) -> Result<(), String> {
     fs::remove_dir(&writable).map_err(|e| format!("removing the staging area: {e}"))?;
 
     pivot_into(root)?;
-    let read_only = MsFlags::MS_REMOUNT
-        | MsFlags::MS_BIND
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
     mount_or(
         None::<&str>,
         "/",
         None,
-        read_only,
+        READ_ONLY_REMOUNT,
         None,
         "making the root read-only",
     )?;
@@ -234,16 +236,11 @@ fn bind_host_path(root: &Path, path: &Path) -> Result<(), String> {
     let locked = statvfs(path)
         .map(|s| locked_flags(s.flags()))
         .unwrap_or(MsFlags::empty());
-    let read_only = MsFlags::MS_REMOUNT
-        | MsFlags::MS_BIND
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
     mount_or(
         None::<&str>,
         &target,
         None,
-        read_only | locked,
+        READ_ONLY_REMOUNT | locked,
         None,
         "making a bind read-only",
     )

@@ -83,6 +83,21 @@ const fn absent(name: &'static str, number: i64) -> Rule {
     }
 }
 
+/// Refused with `errno` unless argument 0 is one of `allowed`.
+const fn unless_first_arg_in(
+    name: &'static str,
+    number: i64,
+    errno: i32,
+    allowed: &'static [u64],
+) -> Rule {
+    Rule {
+        name,
+        number,
+        errno,
+        when: When::NotIn { arg: 0, allowed },
+    }
+}
+
 /// `clone` flags that create namespaces; `clone` with any of them is refused.
 pub const NAMESPACE_FLAGS: [(&str, u64); 7] = [
     ("CLONE_NEWNS", libc::CLONE_NEWNS as u64),
@@ -165,15 +180,7 @@ pub const RULES: &[Rule] = &[
     refuse("kcmp", libc::SYS_kcmp),
     // prlimit64 on another process (pid != 0): code runs as the same uid as init, whose limits
     // it could otherwise lower (e.g. RLIMIT_NOFILE 0) to break the session.
-    Rule {
-        name: "prlimit64",
-        number: libc::SYS_prlimit64,
-        errno: libc::EPERM,
-        when: When::NotIn {
-            arg: 0,
-            allowed: &[0],
-        },
-    },
+    unless_first_arg_in("prlimit64", libc::SYS_prlimit64, libc::EPERM, &[0]),
     // The kernel's own interfaces.
     refuse("bpf", libc::SYS_bpf),
     refuse("perf_event_open", libc::SYS_perf_event_open),
@@ -202,34 +209,25 @@ pub const RULES: &[Rule] = &[
     refuse("clock_settime", libc::SYS_clock_settime),
     refuse("clock_adjtime", libc::SYS_clock_adjtime),
     refuse("adjtimex", libc::SYS_adjtimex),
-    Rule {
-        name: "personality",
-        number: libc::SYS_personality,
-        errno: libc::EPERM,
-        when: When::NotIn {
-            arg: 0,
-            allowed: PERSONALITIES,
-        },
-    },
+    unless_first_arg_in(
+        "personality",
+        libc::SYS_personality,
+        libc::EPERM,
+        PERSONALITIES,
+    ),
     // Socket families that no network namespace confines, or that need hardware.
-    Rule {
-        name: "socket",
-        number: libc::SYS_socket,
-        errno: libc::EAFNOSUPPORT,
-        when: When::NotIn {
-            arg: 0,
-            allowed: SOCKET_FAMILIES,
-        },
-    },
-    Rule {
-        name: "socketpair",
-        number: libc::SYS_socketpair,
-        errno: libc::EAFNOSUPPORT,
-        when: When::NotIn {
-            arg: 0,
-            allowed: SOCKET_FAMILIES,
-        },
-    },
+    unless_first_arg_in(
+        "socket",
+        libc::SYS_socket,
+        libc::EAFNOSUPPORT,
+        SOCKET_FAMILIES,
+    ),
+    unless_first_arg_in(
+        "socketpair",
+        libc::SYS_socketpair,
+        libc::EAFNOSUPPORT,
+        SOCKET_FAMILIES,
+    ),
     // Filesystem events: host-bound files would show the host's activity, and inotify
     // instances are charged to a host user's budget. Libraries fall back to polling.
     absent("inotify_init", libc::SYS_inotify_init),

@@ -1365,26 +1365,15 @@ fn host_addresses() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn network_is_unreachable() {
     let _serial = serial().await;
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
-    let acceptor = tokio::spawn(async move {
-        while listener.accept().await.is_ok() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let listener = HostListener::start().await;
     // The listener works: the test itself reaches it.
-    tokio::net::TcpStream::connect(("127.0.0.1", port))
+    tokio::net::TcpStream::connect(("127.0.0.1", listener.port))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(connections.swap(0, Ordering::SeqCst), 1);
+    assert_eq!(listener.connections.swap(0, Ordering::SeqCst), 1);
     let addresses = host_addresses();
-    let extra = [
-        ("HOST_PORT", port.to_string()),
-        ("HOST_IPS", addresses.join(",")),
-    ];
+    let extra = listener.env();
     for backend in backends() {
         let Some(trial) = Trial::start(backend, "python network", hostile("python")).await else {
             continue;
@@ -1438,10 +1427,8 @@ async fn network_is_unreachable() {
         );
         trial.finish().await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    acceptor.abort();
     assert_eq!(
-        connections.load(Ordering::SeqCst),
+        listener.stop().await,
         0,
         "a sandbox reached the host's listener"
     );

@@ -139,6 +139,10 @@ pub async fn image_files(
     if let Some(files) = known {
         return Ok(files);
     }
+    let marker = empty_marker(&id, workdir);
+    if marker.as_ref().is_some_and(|marker| marker.exists()) {
+        return Ok(None);
+    }
     let body = bollard::models::ContainerCreateBody {
         image: Some(image.to_string()),
         cmd: Some(vec!["true".into()]),
@@ -181,11 +185,40 @@ pub async fn image_files(
         return Err(engine_error(kind, "reading the image's workdir", e));
     }
     let files = relative(&tar)?.map(Arc::new);
+    if let (None, Some(marker)) = (&files, marker) {
+        // Most images (the project's own among them) have nothing there: remember it across
+        // processes, so that one-shot runs do not make a container for nothing each time.
+        if let Some(dir) = marker.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&marker, "");
+    }
     FILES
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .push((id, workdir.to_string(), files.clone()));
     Ok(files)
+}
+
+/// The file whose presence says that image `id` has no files under `workdir` (image ids are
+/// digests of their content, so the answer never changes); `None` without a cache directory.
+fn empty_marker(id: &str, workdir: &str) -> Option<std::path::PathBuf> {
+    let base = if nix::unistd::geteuid().is_root() {
+        std::path::PathBuf::from("/var/cache/llm-sandbox")
+    } else {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache"))
+            })?
+            .join("llm-sandbox")
+    };
+    let digest = id.rsplit(':').next().unwrap_or(id);
+    let valid = !digest.is_empty() && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| {
+        base.join("empty-workdirs")
+            .join(format!("{digest}{}", workdir.replace('/', "_")))
+    })
 }
 
 /// The entries below the top directory of `tar`, with that directory taken off their paths;
