@@ -1293,49 +1293,52 @@ impl llm_sandbox::LanguageHandler for NetworkProbe {
     }
 }
 
-// What an installer's network is (native): not the host's. It reaches the package index
-// through the proxy, and nothing else: not the host's loopback or interfaces, directly or
-// through the proxy, nor any other address. Containers attach the engine's default network
-// while an installer runs instead (see the README).
+// What an installer's network is: not the host's. It reaches the package index through the
+// proxy, and nothing else: not the host's loopback or interfaces, directly or through the
+// proxy, nor any other address. (Containers get the proxy when the caller is root and the
+// engine local, as here; elsewhere they attach the engine's default network, see the README.)
 #[tokio::test(flavor = "multi_thread")]
 async fn installers_reach_the_package_index_and_nothing_else() {
     let _serial = serial().await;
-    if !backends().contains(&BackendKind::Native) {
-        return;
-    }
     let listener = HostListener::start().await;
     let env: Vec<(String, String)> = listener
         .env()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-    let builder = hostile("python")
-        .allow_install_network(true)
-        .register_language(Arc::new(NetworkProbe { env }))
-        .lang("network-probe");
-    let Some(trial) = Trial::start(BackendKind::Native, "installer network", builder).await else {
-        return;
-    };
-    trial.session.install(&["anything"]).await.unwrap();
-    let result = trial
-        .run("print(open('network-probe.txt').read(), end='')", &[])
-        .await;
-    let mut expected: Vec<String> = host_addresses()
-        .iter()
-        .map(|ip| format!("direct unreachable {ip}"))
-        .collect();
-    expected.push("proxy set".into());
-    for target in [
-        format!("127.0.0.1:{}", listener.port),
-        format!("localhost:{}", listener.port),
-        "example.com:443".into(),
-    ] {
-        expected.push(format!("proxy {target} 403"));
+    for backend in backends() {
+        let builder = hostile("python")
+            .allow_install_network(true)
+            .register_language(Arc::new(NetworkProbe { env: env.clone() }))
+            .lang("network-probe");
+        let builder = match backend {
+            BackendKind::Native => builder,
+            _ => builder.image("llm-sandbox/python:latest"),
+        };
+        let Some(trial) = Trial::start(backend, "installer network", builder).await else {
+            continue;
+        };
+        trial.session.install(&["anything"]).await.unwrap();
+        let result = trial
+            .run("print(open('network-probe.txt').read(), end='')", &[])
+            .await;
+        let mut expected: Vec<String> = host_addresses()
+            .iter()
+            .map(|ip| format!("direct unreachable {ip}"))
+            .collect();
+        expected.push("proxy set".into());
+        for target in [
+            format!("127.0.0.1:{}", listener.port),
+            format!("localhost:{}", listener.port),
+            "example.com:443".into(),
+        ] {
+            expected.push(format!("proxy {target} 403"));
+        }
+        expected.push("proxy pypi.org:443 200".into());
+        let lines: Vec<&str> = result.stdout.lines().collect();
+        assert_eq!(lines, expected, "{}: {result:?}", trial.context);
+        trial.finish().await;
     }
-    expected.push("proxy pypi.org:443 200".into());
-    let lines: Vec<&str> = result.stdout.lines().collect();
-    assert_eq!(lines, expected, "{}: {result:?}", trial.context);
-    trial.finish().await;
     assert_eq!(listener.stop().await, 0, "an installer reached the host");
 }
 

@@ -8,7 +8,9 @@
 //! stays end to end between the installer and the index, the host's loopback and interfaces
 //! stay out of reach, and so does every other address. It lives only while the install runs.
 
+use std::future::Future;
 use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +48,23 @@ impl PackageProxy {
             .into_iter()
             .map(|name| (name.to_string(), url.clone()))
             .collect()
+    }
+
+    /// Runs `run` (the installer) while serving `listener`; returns what `run` returns. The
+    /// proxy and its tunnels end with it.
+    pub async fn alongside<T>(
+        self,
+        listener: std::net::TcpListener,
+        run: impl Future<Output = T>,
+    ) -> T {
+        let mut run = pin!(run);
+        tokio::select! {
+            output = &mut run => output,
+            error = self.serve(listener) => {
+                tracing::warn!("the package proxy stopped: {error}");
+                run.await
+            }
+        }
     }
 
     /// Serves connections on `listener` until the returned future is dropped (it completes

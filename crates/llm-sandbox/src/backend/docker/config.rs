@@ -70,16 +70,26 @@ enum Place {
     Host,
 }
 
-/// The create body for a session container of `image`, named by `owner` labels, with its
-/// workdir on `workdir_volume` when there is one (see `workdir`).
+/// Where a session container goes, beyond its spec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placement<'a> {
+    /// The session's owner, for the labels.
+    pub owner: &'a str,
+    /// The bounded workdir volume, when there is one (see `workdir`).
+    pub workdir_volume: Option<&'a str>,
+    /// The network the container starts on, to be detached before code runs and attached
+    /// only while an installer does (when installs may go online that way).
+    pub install_network: Option<&'a str>,
+}
+
+/// The create body for a session container of `image`.
 pub fn create_body(
     kind: BackendKind,
     spec: &SandboxSpec,
     image: &str,
-    owner: &str,
-    workdir_volume: Option<&str>,
+    plan: &Placement,
 ) -> Result<ContainerCreateBody> {
-    let mut body = defaults(kind, spec, image, owner, workdir_volume);
+    let mut body = defaults(kind, spec, image, plan);
     if let Some(config) = &spec.runtime_config {
         let Value::Object(config) = config else {
             return Err(Error::invalid("runtime_config must be a JSON object"));
@@ -89,19 +99,12 @@ pub fn create_body(
     parse_checked(body)
 }
 
-fn defaults(
-    kind: BackendKind,
-    spec: &SandboxSpec,
-    image: &str,
-    owner: &str,
-    workdir_volume: Option<&str>,
-) -> Value {
+fn defaults(kind: BackendKind, spec: &SandboxSpec, image: &str, plan: &Placement) -> Value {
     let limits = &spec.limits;
     let network = match &spec.network {
-        // Installs that may go online attach the engine's default network for their duration
-        // only; the container starts attached to it and is detached before any code runs.
-        NetworkMode::None if spec.install_network => install_network(kind).to_string(),
-        NetworkMode::None => "none".to_string(),
+        // Installs that go online through the engine's default network attach it for their
+        // duration only; the container starts attached to it and is detached before code runs.
+        NetworkMode::None => plan.install_network.unwrap_or("none").to_string(),
         NetworkMode::Host => "host".to_string(),
         NetworkMode::Other(mode) => mode.clone(),
     };
@@ -146,7 +149,7 @@ fn defaults(
     }
     // The workdir: the session's bounded volume, else an anonymous one (unbounded), else (a
     // committed container) the container's own layer.
-    let volumes = match workdir_volume {
+    let volumes = match plan.workdir_volume {
         Some(volume) => {
             host["Mounts"] =
                 json!([{ "Type": "volume", "Source": volume, "Target": spec.workdir }]);
@@ -162,7 +165,7 @@ fn defaults(
         "WorkingDir": spec.workdir,
         "Env": ["LANG=C.UTF-8"],
         "Volumes": volumes,
-        "Labels": { LABEL_MANAGED: "true", LABEL_OWNER: owner },
+        "Labels": { LABEL_MANAGED: "true", LABEL_OWNER: plan.owner },
         "HostConfig": host,
     })
 }
@@ -365,7 +368,7 @@ mod tests {
             runtime_config: Some(config),
             ..Default::default()
         };
-        create_body(BackendKind::Docker, &spec, "img", "host:1", None)
+        create_body(BackendKind::Docker, &spec, "img", &Placement::default())
     }
 
     #[test]
@@ -380,8 +383,11 @@ mod tests {
             BackendKind::Docker,
             &SandboxSpec::default(),
             "img",
-            "host:1",
-            Some("vol"),
+            &Placement {
+                owner: "host:1",
+                workdir_volume: Some("vol"),
+                install_network: None,
+            },
         )
         .unwrap();
         let host = body.host_config.unwrap();
@@ -399,8 +405,7 @@ mod tests {
             BackendKind::Podman,
             &SandboxSpec::default(),
             "img",
-            "h:1",
-            None,
+            &Placement::default(),
         )
         .unwrap();
         assert_eq!(podman.host_config.unwrap().ulimits.unwrap().len(), 2);

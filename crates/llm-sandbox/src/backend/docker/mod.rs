@@ -24,6 +24,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::package_proxy::PackageProxy;
 use super::{
     Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
 };
@@ -64,14 +65,26 @@ const READ_OOM_KILLS: &str =
 /// Kills every process of the code's user (after a timeout).
 const KILL_ALL: &str = "kill -9 -1 2>/dev/null; exit 0";
 
+/// How an allowed install reaches its package index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Installs {
+    /// Installs stay offline (not allowed), or use the network the container has anyway.
+    AsCode,
+    /// Through the package proxy, on a listener in the container's own network namespace (a
+    /// root caller and a local engine): the index hosts and nothing else.
+    Proxy,
+    /// The engine's default network, attached while the installer runs (elsewhere).
+    Attach(&'static str),
+}
+
 /// An open container sandbox.
 pub struct DockerBackend {
     kind: BackendKind,
     client: Docker,
     container: Option<String>,
     isolation: Vec<(String, String)>,
-    /// The network an allowed install attaches for its duration (none: installs stay offline).
-    install_network: Option<&'static str>,
+    /// How an allowed install reaches its package index.
+    installs: Installs,
     /// The image the container runs.
     image: String,
     /// An image this session built, removed at close unless `keep_template`.
@@ -107,12 +120,28 @@ impl DockerBackend {
             }
         };
         let owner = format!("{}:{}", hostname(), std::process::id());
+        let installs = if !(spec.install_network && spec.network == NetworkMode::None) {
+            Installs::AsCode
+        } else if nix::unistd::geteuid().is_root() && is_local(kind, spec) {
+            Installs::Proxy
+        } else {
+            Installs::Attach(config::install_network(kind))
+        };
+        let install_network = match installs {
+            Installs::Attach(network) => Some(network),
+            _ => None,
+        };
         let name = format!("llm-sandbox-{}-{}", std::process::id(), next_id());
         let created = async {
             let volume =
                 workdir::create(&client, kind, spec, &format!("{name}-workdir"), &owner).await?;
             let created = async {
-                let mut body = config::create_body(kind, spec, &image, &owner, volume.as_deref())?;
+                let plan = config::Placement {
+                    owner: &owner,
+                    workdir_volume: volume.as_deref(),
+                    install_network,
+                };
+                let mut body = config::create_body(kind, spec, &image, &plan)?;
                 apply_seccomp(&mut body, kind, spec)?;
                 let options = CreateContainerOptionsBuilder::new().name(&name).build();
                 client
@@ -139,14 +168,12 @@ impl DockerBackend {
                 return Err(e);
             }
         };
-        let install_network = (spec.install_network && spec.network == NetworkMode::None)
-            .then(|| config::install_network(kind));
         let backend = DockerBackend {
             kind,
             client,
             container: Some(created.id.clone()),
             isolation: describe(kind, spec, &image),
-            install_network,
+            installs,
             image,
             built_image,
             commit: spec.commit_container,
@@ -225,9 +252,31 @@ impl DockerBackend {
         Ok((exec.id, started))
     }
 
+    /// A listener on 127.0.0.1 in the container's own network namespace, for the package proxy
+    /// (see [`listener_in_namespace`]).
+    async fn listener_in_container(&self) -> Result<std::net::TcpListener> {
+        let inspect = self
+            .client
+            .inspect_container(
+                self.id()?,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| engine_error(self.kind, "inspecting the container", e))?;
+        let pid = inspect
+            .state
+            .and_then(|state| state.pid)
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| Error::Sandbox("the container has no running process".into()))?;
+        tokio::task::spawn_blocking(move || listener_in_namespace(pid))
+            .await
+            .map_err(|e| Error::Sandbox(format!("opening the package proxy: {e}")))?
+            .map_err(|e| Error::io("opening the package proxy in the container's network", e))
+    }
+
     /// Attaches or detaches the install network (when installs may go online).
     async fn set_install_network(&self, attached: bool) -> Result<()> {
-        let Some(network) = self.install_network else {
+        let Installs::Attach(network) = self.installs else {
             return Ok(());
         };
         let container = Some(self.id()?.to_string());
@@ -531,17 +580,29 @@ impl Backend for DockerBackend {
 
     async fn exec(
         &mut self,
-        request: ExecRequest,
+        mut request: ExecRequest,
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
-        if request.package_index.is_some() && self.install_network.is_some() {
-            self.set_install_network(true).await?;
-            let outcome = self.run(request, on_output).await;
-            // Detach whatever happened: code must never run attached.
-            self.set_install_network(false).await?;
-            return outcome;
+        match (request.package_index.take(), self.installs) {
+            (Some(hosts), Installs::Proxy) => {
+                let listener = self.listener_in_container().await?;
+                let port = listener
+                    .local_addr()
+                    .map_err(|e| Error::io("opening the package proxy", e))?
+                    .port();
+                request.env.extend(PackageProxy::environment(port));
+                let run = self.run(request, on_output);
+                PackageProxy::new(&hosts).alongside(listener, run).await
+            }
+            (Some(_), Installs::Attach(_)) => {
+                self.set_install_network(true).await?;
+                let outcome = self.run(request, on_output).await;
+                // Detach whatever happened: code must never run attached.
+                self.set_install_network(false).await?;
+                outcome
+            }
+            _ => self.run(request, on_output).await,
         }
-        self.run(request, on_output).await
     }
 
     async fn put_archive(&mut self, dest_dir: &str, tar: Vec<u8>) -> Result<()> {
@@ -656,6 +717,36 @@ async fn build_session_image(
     Ok(tag)
 }
 
+/// Whether the engine runs on this host (a unix socket we reach ourselves): then its
+/// containers' processes are in our pid namespace and its files on our filesystem.
+fn is_local(kind: BackendKind, spec: &SandboxSpec) -> bool {
+    let variable = match kind {
+        BackendKind::Podman => "CONTAINER_HOST",
+        _ => "DOCKER_HOST",
+    };
+    let url = spec
+        .engine
+        .url
+        .clone()
+        .or_else(|| std::env::var(variable).ok())
+        .unwrap_or_else(|| client::default_url(kind));
+    spec.engine.client.is_none() && (url.starts_with("unix://") || url.starts_with('/'))
+}
+
+/// A listener on 127.0.0.1 of the network namespace of host process `pid`, made by a thread
+/// that enters the namespace for the purpose (it needs root over it). The socket stays in that
+/// namespace; the library serves it from outside.
+fn listener_in_namespace(pid: i64) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::AsFd;
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::spawn(move || {
+        nix::sched::setns(namespace.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)?;
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the thread entering the container's network panicked"))?
+}
+
 /// Gives the container the project's seccomp profile (see `seccomp`), unless the caller set a
 /// seccomp option of their own. Docker takes it inline; Podman reads it from a file on its
 /// host, so only a local Podman (a unix socket) gets it: elsewhere Podman's default stays,
@@ -674,15 +765,7 @@ fn apply_seccomp(
         options.push(seccomp::docker_option());
         return Ok(());
     }
-    let url = spec
-        .engine
-        .url
-        .clone()
-        .or_else(|| std::env::var("CONTAINER_HOST").ok())
-        .unwrap_or_else(|| client::default_url(BackendKind::Podman));
-    let local =
-        spec.engine.client.is_none() && (url.starts_with("unix://") || url.starts_with('/'));
-    if local {
+    if is_local(kind, spec) {
         let path = seccomp::podman_profile_file()?;
         options.push(format!("seccomp={}", path.display()));
     } else {

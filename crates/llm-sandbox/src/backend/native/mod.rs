@@ -21,7 +21,6 @@ mod wire;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -453,24 +452,14 @@ impl Backend for NativeBackend {
         mut request: ExecRequest,
         on_output: OutputCallback<'_>,
     ) -> Result<ExecOutput> {
-        let proxy = match request.package_index.take() {
+        match request.package_index.take() {
             Some(hosts) if self.own_network => {
                 let (port, listener) = self.listen().await?;
                 request.env.extend(PackageProxy::environment(port));
-                Some(PackageProxy::new(&hosts).serve(listener))
+                let run = self.run(request, on_output);
+                PackageProxy::new(&hosts).alongside(listener, run).await
             }
-            _ => None,
-        };
-        let mut run = pin!(self.run(request, on_output));
-        let Some(proxy) = proxy else {
-            return run.await;
-        };
-        tokio::select! {
-            output = &mut run => output,
-            error = proxy => {
-                tracing::warn!("the package proxy stopped: {error}");
-                run.await
-            }
+            _ => self.run(request, on_output).await,
         }
     }
 
