@@ -18,7 +18,7 @@ pub struct GcArgs {
 pub async fn gc(args: &GcArgs) -> ExitCode {
     let mut failed = false;
     match native::gc() {
-        Ok(removed) => report("native", "stale cgroup", &removed),
+        Ok(removed) => report("native", "stale cgroups", &removed),
         Err(error) => println!(
             "native: nothing to clean ({})",
             crate::one_line(&error.to_string())
@@ -27,7 +27,7 @@ pub async fn gc(args: &GcArgs) -> ExitCode {
     let engine = SandboxSpec::default().engine;
     for kind in [BackendKind::Docker, BackendKind::Podman] {
         match docker::gc(kind, &engine, args.all).await {
-            Ok(removed) => report(kind.name(), "container", &removed),
+            Ok(removed) => report(kind.name(), "containers and workdir volumes", &removed),
             Err(Error::BackendUnavailable { reason, .. }) => {
                 println!(
                     "{kind}: skipped, not reachable ({})",
@@ -52,7 +52,7 @@ fn report(backend: &str, what: &str, removed: &[String]) {
         println!("{backend}: nothing left behind");
     } else {
         println!(
-            "{backend}: removed {} {what}(s): {}",
+            "{backend}: removed {} ({what}): {}",
             removed.len(),
             removed.join(", ")
         );

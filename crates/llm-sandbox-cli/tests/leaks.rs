@@ -173,19 +173,28 @@ fn container_backends() -> Vec<String> {
 
 /// Ids of the containers (running or not) that process `pid` of this host created on `engine`.
 fn containers_of(engine: &str, pid: u32) -> Vec<String> {
+    owned_by(engine, &["ps", "-aq"], pid)
+}
+
+/// The workdir volumes (see the docker backend) a caller with `pid` created.
+fn volumes_of(engine: &str, pid: u32) -> Vec<String> {
+    owned_by(engine, &["volume", "ls", "-q"], pid)
+}
+
+/// What `engine <list…>` lists with the owner label of the caller `pid`.
+fn owned_by(engine: &str, list: &[&str], pid: u32) -> Vec<String> {
     let host = nix_hostname();
     let output = Command::new(format!("/usr/bin/{engine}"))
+        .args(list)
         .args([
-            "ps",
-            "-aq",
             "--filter",
             &format!("label=org.llm-sandbox.owner={host}:{pid}"),
         ])
         .output()
-        .unwrap_or_else(|e| panic!("running {engine} ps: {e}"));
+        .unwrap_or_else(|e| panic!("running {engine} {list:?}: {e}"));
     assert!(
         output.status.success(),
-        "{engine} ps: {}",
+        "{engine} {list:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout)
@@ -253,6 +262,11 @@ fn container_sessions_leave_no_container_even_when_the_caller_is_killed() {
             containers_of(&backend, pid),
             Vec::<String>::new(),
             "{backend}: gc left the killed caller's container"
+        );
+        assert_eq!(
+            volumes_of(&backend, pid),
+            Vec::<String>::new(),
+            "{backend}: gc left the killed caller's workdir volume"
         );
     }
 }
