@@ -17,7 +17,6 @@ use serde::{Serialize, Serializer};
 
 use crate::archive::map_member;
 use crate::error::{Error, Result};
-use crate::result::PlotOutput;
 
 /// The format figures are captured in when a program shows them (`plt.show()`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -236,6 +235,31 @@ pub(crate) fn artifacts_from(files: Vec<CollectedFile>) -> Vec<Artifact> {
             content: file.content,
         })
         .collect()
+}
+
+/// One captured plot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlotOutput {
+    /// The image format, e.g. `png`.
+    pub format: String,
+    /// The file content, base64-encoded.
+    pub content_base64: String,
+    /// Width in pixels (vector formats: at `dpi`, else at 96 pixels per inch).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Resolution, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpi: Option<u32>,
+}
+
+impl PlotOutput {
+    /// The decoded file content.
+    pub fn content(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.content_base64)
+            .expect("plots are encoded by the library")
+    }
 }
 
 /// What the capture hook says of one plot (`<n>.json`).

@@ -4,10 +4,11 @@
 //! sandbox) and its files are picked one by one, in name order, until a limit is reached. What
 //! is left out is reported, never dropped silently.
 
-use crate::artifacts::{self, Artifact, ArtifactLimits, CollectedFile, LeftOut, Omitted};
+use crate::artifacts::{
+    self, Artifact, ArtifactLimits, CollectedFile, LeftOut, Omitted, PlotOutput,
+};
 use crate::backend::{Backend, ExecRequest};
-use crate::result::PlotOutput;
-use crate::session::split_parent;
+use crate::paths::split_parent;
 
 /// Collects from one session's backend after a run.
 pub(crate) struct Collector<'a> {

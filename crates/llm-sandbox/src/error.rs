@@ -64,7 +64,7 @@ pub enum Error {
     #[error("the security policy blocked the code: {}", describe_violations(.violations))]
     SecurityViolation {
         /// Every violation, with its line.
-        violations: Vec<crate::security::Violation>,
+        violations: Vec<crate::security::violation::Violation>,
     },
 
     /// Plotting was asked for a language whose handler cannot capture plots.
@@ -92,7 +92,7 @@ pub enum Error {
     },
 }
 
-fn describe_violations(violations: &[crate::security::Violation]) -> String {
+fn describe_violations(violations: &[crate::security::violation::Violation]) -> String {
     violations
         .iter()
         .map(|v| format!("line {}: {} ({})", v.line, v.description, v.severity))

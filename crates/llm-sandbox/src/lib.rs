@@ -21,16 +21,17 @@ pub mod blocking;
 mod collect;
 mod error;
 pub mod language;
+mod paths;
 mod result;
 pub mod security;
 mod session;
 mod spec;
 
-pub use artifacts::{Artifact, ArtifactLimits, Omitted, PlotFormat};
+pub use artifacts::{Artifact, ArtifactLimits, Omitted, PlotFormat, PlotOutput};
 pub use backend::{Backend, BackendKind, CloseReport};
 pub use error::{Error, Result};
 pub use language::{LanguageHandler, LanguageRegistry};
-pub use result::{ExecutionResult, PlotOutput};
+pub use result::ExecutionResult;
 pub use security::{
     RestrictedModule, SecurityIssueSeverity, SecurityPattern, SecurityPolicy, Violation,
 };

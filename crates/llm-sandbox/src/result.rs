@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use base64::Engine as _;
-
-use crate::artifacts::{Artifact, Omitted};
+use crate::artifacts::{Artifact, Omitted, PlotOutput};
 use crate::backend::ExecOutput;
 
 /// The outcome of running code or a command. A non-zero exit is a result, not an error.
@@ -39,31 +37,6 @@ pub struct ExecutionResult {
     /// Plots and files the run made that are not returned (over a limit, not a regular file),
     /// and why. Empty when everything came back.
     pub omitted: Vec<Omitted>,
-}
-
-/// One captured plot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlotOutput {
-    /// The image format, e.g. `png`.
-    pub format: String,
-    /// The file content, base64-encoded.
-    pub content_base64: String,
-    /// Width in pixels (vector formats: at `dpi`, else at 96 pixels per inch).
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Resolution, where known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dpi: Option<u32>,
-}
-
-impl PlotOutput {
-    /// The decoded file content.
-    pub fn content(&self) -> Vec<u8> {
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.content_base64)
-            .expect("plots are encoded by the library")
-    }
 }
 
 impl ExecutionResult {

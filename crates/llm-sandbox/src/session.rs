@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::archive;
-use crate::artifacts::{ArtifactLimits, PlotFormat};
+use crate::artifacts::{ArtifactLimits, PlotFormat, PlotOutput};
 use crate::backend::{self, Backend, BackendKind, CloseReport, ExecOutput, ExecRequest};
 use crate::collect::Collector;
 use crate::error::{Error, Result};
 use crate::language::{
-    find_program, validate_library_name, LanguageHandler, LanguageRegistry, PlotContext, RunContext,
+    validate_library_name, LanguageHandler, LanguageRegistry, PlotContext, RunContext,
 };
-use crate::result::{ExecutionResult, PlotOutput};
+use crate::paths::{find_program, split_parent, validate_sandbox_path};
+use crate::result::ExecutionResult;
 use crate::security::{SecurityPolicy, Violation};
-use crate::spec::{validate_sandbox_path, NetworkMode, ResourceLimits, SandboxSpec};
+use crate::spec::{NetworkMode, ResourceLimits, SandboxSpec};
 
 /// Options for one [`SandboxSession::run_with`].
 #[derive(Debug, Clone, Default)]
@@ -1035,18 +1036,6 @@ impl SandboxSession {
         let absolute = absolute.trim_end_matches('/').to_string();
         validate_sandbox_path(&absolute, "sandbox path")?;
         Ok(absolute)
-    }
-}
-
-/// `path`'s parent directory and last component.
-pub(crate) fn split_parent(path: &str) -> Result<(&str, &str)> {
-    match path.rsplit_once('/') {
-        Some((parent, name)) if !name.is_empty() => {
-            Ok((if parent.is_empty() { "/" } else { parent }, name))
-        }
-        _ => Err(Error::invalid(format!(
-            "`{path}` names no file or directory"
-        ))),
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::paths::validate_sandbox_path;
 
 /// Resource limits of one sandbox. `None` means unlimited.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,23 +229,6 @@ impl SandboxSpec {
             validate_sandbox_path(dir, "search path entry")?;
         }
         Ok(())
-    }
-}
-
-/// Accepts an absolute, normalized path without `..`, `.` or empty components.
-pub(crate) fn validate_sandbox_path(path: &str, what: &str) -> Result<()> {
-    let ok = path.starts_with('/')
-        && path
-            .split('/')
-            .skip(1)
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-        && !path.contains('\0');
-    if ok || path == "/" {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "{what} `{path}` must be an absolute path without `.`, `..` or empty parts"
-        )))
     }
 }
 

@@ -12,10 +12,7 @@ mod javascript;
 mod python;
 mod ruby;
 
-/// Source masking for the security check (comments removed, string contents blanked).
-///
-/// The file lives in `security/`; it is mounted here because [`LanguageHandler`] uses it.
-#[path = "../security/source.rs"]
+/// Source masking: comments removed, string contents blanked, per language syntax.
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -195,16 +192,7 @@ pub fn validate_library_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Finds `binary` as an executable file in one of `search_path`'s directories.
-pub fn find_program<S: AsRef<str>>(search_path: &[S], binary: &str) -> Option<std::path::PathBuf> {
-    search_path
-        .iter()
-        .map(|dir| std::path::Path::new(dir.as_ref()).join(binary))
-        .find(|path| {
-            path.is_file()
-                && nix::unistd::access(path.as_path(), nix::unistd::AccessFlags::X_OK).is_ok()
-        })
-}
+pub use crate::paths::find_program;
 
 /// The set of languages a session can use: the six built-ins plus any registered ones.
 #[derive(Debug, Clone)]
