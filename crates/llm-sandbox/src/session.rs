@@ -490,8 +490,8 @@ impl SandboxSession {
             self.check_toolchain()?;
         }
         let mut spec = self.spec.clone();
-        if spec.image.is_none() {
-            spec.image = self.handler.default_image(self.backend_kind);
+        if spec.image.is_none() && self.backend_kind != BackendKind::Native {
+            spec.image = Some(self.handler.default_image());
         }
         let backend = backend::open(self.backend_kind, &spec).await?;
         self.log(format_args!(

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::detect::lines;
+use super::handler::{argv, LanguageHandler, RunContext, Toolchain};
 use super::source::{MaskedSource, Syntax};
-use super::{argv, LanguageHandler, RunContext, Toolchain};
 
 /// C++17 (`g++ -std=c++17` then the binary); no package manager.
 #[derive(Debug, Clone, Copy, Default)]

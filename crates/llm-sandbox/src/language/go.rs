@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::detect::{covers, ident, lines, skip_blank};
+use super::handler::{argv, LanguageHandler, RunContext, Toolchain};
 use super::source::{MaskedSource, StringLiteral, Syntax};
-use super::{argv, LanguageHandler, RunContext, Toolchain};
 
 /// Go (`go build` then the binary); module downloads are off.
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::detect::{covers, lines, literals_after};
+use super::handler::{LanguageHandler, RunContext, Toolchain};
 use super::source::{MaskedSource, Syntax};
-use super::{LanguageHandler, RunContext, Toolchain};
 
 /// Java (`java Main.java`, source-file mode: compile errors come back as the run's result).
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::detect::{covers, lines, literals_after};
+use super::handler::{argv, LanguageHandler, RunContext, Toolchain};
 use super::source::{MaskedSource, Syntax};
-use super::{argv, LanguageHandler, RunContext, Toolchain};
 use crate::error::Result;
 
 /// JavaScript (`node main.js`); packages installed with npm into the workdir.

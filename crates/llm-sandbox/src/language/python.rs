@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::detect::{covers, dotted, ident, keyword_at, lines, literals_after, skip_blank};
+use super::handler::{argv, LanguageHandler, PlotCapture, PlotContext, RunContext, Toolchain};
 use super::source::{MaskedSource, Syntax};
-use super::{argv, LanguageHandler, PlotCapture, PlotContext, RunContext, Toolchain};
 use crate::error::Result;
 
 /// Python 3 (`python3 main.py`); packages installed with pip into the workdir.
