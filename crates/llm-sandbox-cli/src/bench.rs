@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
-use llm_sandbox::backend::probe;
+use llm_sandbox::backend::registry::probe;
 use llm_sandbox::language::{find_program, RunContext};
 use llm_sandbox::{
     BackendKind, ExecutionResult, LanguageHandler, LanguageRegistry, SandboxSession,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use llm_sandbox::backend::probe;
+use llm_sandbox::backend::registry::probe;
 use llm_sandbox::{BackendKind, Error};
 
 /// User-namespace sysctls and the value with which each stops the native backend.

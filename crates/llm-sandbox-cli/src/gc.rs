@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use llm_sandbox::backend::{docker, native};
-use llm_sandbox::{BackendKind, Error, SandboxSpec};
+use llm_sandbox::backend::registry;
+use llm_sandbox::{BackendKind, Error};
 
 /// Options of `llm-sandbox gc`.
 #[derive(Args)]
@@ -17,17 +17,20 @@ pub struct GcArgs {
 /// Cleans each backend; exits 1 when a reachable backend could not be cleaned.
 pub async fn gc(args: &GcArgs) -> ExitCode {
     let mut failed = false;
-    match native::gc() {
-        Ok(removed) => report("native", "stale cgroups", &removed),
-        Err(error) => println!(
-            "native: nothing to clean ({})",
-            crate::one_line(&error.to_string())
-        ),
-    }
-    let engine = SandboxSpec::default().engine;
-    for kind in [BackendKind::Docker, BackendKind::Podman] {
-        match docker::gc(kind, &engine, args.all).await {
-            Ok(removed) => report(kind.name(), "containers and workdir volumes", &removed),
+    for kind in [
+        BackendKind::Native,
+        BackendKind::Docker,
+        BackendKind::Podman,
+    ] {
+        let what = match kind {
+            BackendKind::Native => "stale cgroups",
+            _ => "containers and workdir volumes",
+        };
+        match registry::gc(kind, args.all).await {
+            Ok(removed) => report(kind.name(), what, &removed),
+            Err(Error::BackendUnavailable { reason, .. }) if kind == BackendKind::Native => {
+                println!("native: nothing to clean ({})", crate::one_line(&reason))
+            }
             Err(Error::BackendUnavailable { reason, .. }) => {
                 println!(
                     "{kind}: skipped, not reachable ({})",

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use llm_sandbox::backend::docker;
+use llm_sandbox::backend::registry;
 use llm_sandbox::BackendKind;
 
 /// The offline build script and the package lists it reads, as in images/.
@@ -151,14 +151,13 @@ async fn from_dockerfiles(build: &BuildArgs, recipe: &std::path::Path) -> Result
         (true, false) => vec![BackendKind::Docker],
         _ => vec![BackendKind::Docker, BackendKind::Podman],
     };
-    let engine = llm_sandbox::EngineConfig::default();
     let bar = crate::run::progress_bar();
     let sink = llm_sandbox::ProgressSink(std::sync::Arc::new(bar));
     for kind in engines {
         for lang in &languages {
             let tag = format!("llm-sandbox/{lang}:latest");
             let dockerfile = format!("{lang}/Dockerfile");
-            docker::build(kind, &engine, recipe, &dockerfile, &tag, Some(&sink))
+            registry::build_image(kind, recipe, &dockerfile, &tag, Some(&sink))
                 .await
                 .with_context(|| format!("building {tag} for {kind} from its Dockerfile (a registry must be reachable; without one use --offline)"))?;
             println!("{kind}: built {tag}");

@@ -493,7 +493,7 @@ impl SandboxSession {
         if spec.image.is_none() && self.backend_kind != BackendKind::Native {
             spec.image = Some(self.handler.default_image());
         }
-        let backend = backend::open(self.backend_kind, &spec).await?;
+        let backend = backend::registry::open(self.backend_kind, &spec).await?;
         self.log(format_args!(
             "opened a {} session for {}",
             self.backend_kind,

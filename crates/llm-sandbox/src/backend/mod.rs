@@ -1,11 +1,14 @@
 //! The one seam between a session and the isolation: the [`Backend`] trait.
 //!
 //! A backend is one open sandbox. Everything above it (languages, timeouts, policies,
-//! artifacts) is written once in the session; each backend lives in its own module.
+//! artifacts) is written once in the session; each backend lives in its own module, and
+//! [`registry`] is the only file that names them (open, probe, gc, image builds by
+//! [`BackendKind`]).
 
-pub mod docker;
-pub mod native;
+mod docker;
+mod native;
 mod package_proxy;
+pub mod registry;
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +17,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::{Error, Result};
-use crate::spec::SandboxSpec;
 
 /// The kinds of backend a session can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -168,57 +170,4 @@ pub trait Backend: Send + Sync {
     /// Destroys the sandbox and everything in it (committing it first when asked).
     /// Idempotent; also done on drop, without the commit.
     async fn close(&mut self) -> Result<CloseReport>;
-}
-
-/// Opens a sandbox of `kind` for `spec`, or says why that backend cannot be used here.
-pub async fn open(kind: BackendKind, spec: &SandboxSpec) -> Result<Box<dyn Backend>> {
-    match kind {
-        BackendKind::Native => Ok(Box::new(native::NativeBackend::open(spec).await?)),
-        BackendKind::Docker | BackendKind::Podman => {
-            Ok(Box::new(docker::DockerBackend::open(kind, spec).await?))
-        }
-        other => Err(Error::BackendUnavailable {
-            backend: other.name().into(),
-            reason: "this build does not include it yet; use the native backend".into(),
-        }),
-    }
-}
-
-/// Checks that a backend works here. Native: opens a default sandbox, runs `true` in it and
-/// returns the isolation in force, then its warnings as `("warning", …)` lines (needs no
-/// language toolchain). Docker and Podman: reaches the
-/// engine and lists the project's images.
-pub async fn probe(kind: BackendKind) -> Result<Vec<(String, String)>> {
-    let spec = SandboxSpec::default();
-    if matches!(kind, BackendKind::Docker | BackendKind::Podman) {
-        return docker::probe(kind, &spec.engine).await;
-    }
-    let mut backend = open(kind, &spec).await?;
-    let request = ExecRequest {
-        argv: vec!["true".into()],
-        env: vec![("PATH".into(), spec.search_path.join(":"))],
-        cwd: spec.workdir.clone(),
-        stdin: None,
-        timeout: Duration::from_secs(10),
-        output_limit: 4096,
-        package_index: None,
-    };
-    let output = backend.exec(request, &mut |_, _| {}).await;
-    let mut isolation = backend.isolation();
-    isolation.extend(
-        backend
-            .warnings()
-            .into_iter()
-            .map(|warning| ("warning".to_string(), warning)),
-    );
-    backend.close().await?;
-    let output = output?;
-    if output.exit_code != 0 {
-        return Err(Error::Sandbox(format!(
-            "`true` failed in the sandbox with exit code {}: {}",
-            output.exit_code,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(isolation)
 }

@@ -115,3 +115,8 @@ fn unreachable(kind: BackendKind, engine: &EngineConfig, detail: &str) -> Error 
         reason: format!("cannot reach the engine{target} ({detail}); {fix}"),
     }
 }
+
+/// An error of the engine while doing `what`.
+pub(super) fn engine_error(kind: BackendKind, what: &str, error: bollard::errors::Error) -> Error {
+    Error::Sandbox(format!("{kind}: {what}: {error}"))
+}

@@ -31,8 +31,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::spec::{NetworkMode, Progress, ProgressSink, SandboxSpec};
 
-pub use client::connect;
-pub use config::{LABEL_MANAGED, LABEL_OWNER};
+use client::engine_error;
+use config::{LABEL_MANAGED, LABEL_OWNER};
 
 /// The shell script every command runs under: run the command, then kill every other process
 /// of the code's user (what the run left behind), and exit with the command's status. The
@@ -905,10 +905,6 @@ fn internal_request<const N: usize>(argv: [&str; N]) -> ExecRequest {
         output_limit: 4096,
         ..Default::default()
     }
-}
-
-fn engine_error(kind: BackendKind, what: &str, error: bollard::errors::Error) -> Error {
-    Error::Sandbox(format!("{kind}: {what}: {error}"))
 }
 
 fn next_id() -> u64 {

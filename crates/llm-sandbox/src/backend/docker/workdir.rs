@@ -23,8 +23,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use llm_sandbox_init::config::inode_limit;
 
+use super::client::engine_error;
 use super::config::{LABEL_MANAGED, LABEL_OWNER};
-use super::engine_error;
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 use crate::spec::{SandboxSpec, SANDBOX_UID};
