@@ -7,6 +7,7 @@
 
 mod docker;
 mod native;
+mod output;
 mod package_proxy;
 pub mod registry;
 

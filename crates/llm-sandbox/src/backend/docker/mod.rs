@@ -24,6 +24,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::output::OutputBuffer;
 use super::package_proxy::PackageProxy;
 use super::{
     Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
@@ -361,8 +362,8 @@ impl DockerBackend {
                 "the engine detached an attached exec".into(),
             ));
         };
-        let limit = request.output_limit as usize;
         let mut result = ExecOutput::default();
+        let mut kept = OutputBuffer::new(request.output_limit, &mut result, on_output);
         let stdin = request.stdin;
         let transfer = async {
             if let Some(data) = stdin {
@@ -385,14 +386,7 @@ impl DockerBackend {
                     }
                     _ => continue,
                 };
-                on_output(stream, &message);
-                let (kept, truncated) = match stream {
-                    OutputStream::Stdout => (&mut result.stdout, &mut result.stdout_truncated),
-                    OutputStream::Stderr => (&mut result.stderr, &mut result.stderr_truncated),
-                };
-                let room = limit.saturating_sub(kept.len());
-                kept.extend_from_slice(&message[..message.len().min(room)]);
-                *truncated |= message.len() > room;
+                kept.push(stream, &message);
             }
             Ok::<(), Error>(())
         };

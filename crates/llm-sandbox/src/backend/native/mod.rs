@@ -34,6 +34,7 @@ use nix::unistd::Pid;
 use tokio::net::UnixStream;
 
 use self::cgroup::{Cgroup, CgroupVersion};
+use super::output::OutputBuffer;
 use super::package_proxy::PackageProxy;
 use super::{
     Backend, BackendKind, CloseReport, ExecOutput, ExecRequest, OutputCallback, OutputStream,
@@ -347,45 +348,33 @@ impl NativeBackend {
                     .map_err(lost)?;
             }
             let mut output = ExecOutput::default();
-            loop {
+            let mut kept = OutputBuffer::new(limit, &mut output, on_output);
+            let exited = loop {
                 let (kind, payload) = wire::read_frame(socket, FrameLimits::RUNNING)
                     .await
                     .map_err(lost)?;
-                let (stream, buffer, truncated) = match kind {
-                    FrameKind::Stdout => (
-                        OutputStream::Stdout,
-                        &mut output.stdout,
-                        &mut output.stdout_truncated,
-                    ),
-                    FrameKind::Stderr => (
-                        OutputStream::Stderr,
-                        &mut output.stderr,
-                        &mut output.stderr_truncated,
-                    ),
-                    _ => match decode::<Reply>(&payload).map_err(lost)? {
-                        Reply::Exited {
-                            exit_code,
-                            timed_out,
-                            stdout_truncated,
-                            stderr_truncated,
-                        } => {
-                            output.exit_code = exit_code;
-                            output.timed_out = timed_out;
-                            output.stdout_truncated |= stdout_truncated;
-                            output.stderr_truncated |= stderr_truncated;
-                            return Ok(output);
-                        }
-                        Reply::Failed { message } => return Err(Error::Sandbox(message)),
-                        other => return Err(unexpected(other)),
-                    },
+                let stream = match kind {
+                    FrameKind::Stdout => OutputStream::Stdout,
+                    FrameKind::Stderr => OutputStream::Stderr,
+                    _ => break decode::<Reply>(&payload).map_err(lost)?,
                 };
-                let room = (limit as usize).saturating_sub(buffer.len());
-                let kept = &payload[..payload.len().min(room)];
-                *truncated |= kept.len() < payload.len();
-                if !kept.is_empty() {
-                    on_output(stream, kept);
-                    buffer.extend_from_slice(kept);
+                kept.push(stream, &payload);
+            };
+            match exited {
+                Reply::Exited {
+                    exit_code,
+                    timed_out,
+                    stdout_truncated,
+                    stderr_truncated,
+                } => {
+                    output.exit_code = exit_code;
+                    output.timed_out = timed_out;
+                    output.stdout_truncated |= stdout_truncated;
+                    output.stderr_truncated |= stderr_truncated;
+                    Ok(output)
                 }
+                Reply::Failed { message } => Err(Error::Sandbox(message)),
+                other => Err(unexpected(other)),
             }
         };
         let outcome =
