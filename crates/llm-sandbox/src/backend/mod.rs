@@ -5,6 +5,7 @@
 //! [`registry`] is the only file that names them (open, probe, gc, image builds by
 //! [`BackendKind`]).
 
+mod container;
 mod docker;
 mod native;
 mod output;

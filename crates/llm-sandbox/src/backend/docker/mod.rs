@@ -8,7 +8,6 @@
 
 mod client;
 mod config;
-mod pending;
 mod seccomp;
 mod workdir;
 
@@ -24,6 +23,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::container::pending::Pending;
+use super::container::wrapper;
 use super::output::OutputBuffer;
 use super::package_proxy::PackageProxy;
 use super::{
@@ -34,37 +35,6 @@ use crate::spec::{NetworkMode, Progress, ProgressSink, SandboxSpec};
 
 use client::engine_error;
 use config::{LABEL_MANAGED, LABEL_OWNER};
-
-/// The shell script every command runs under: run the command, then kill every other process
-/// of the code's user (what the run left behind), and exit with the command's status. The
-/// command is passed as arguments, never interpolated; the shell's own messages (such as
-/// "Killed") are silenced so that stderr is the command's alone.
-///
-/// The code runs as the same user as the wrapper and may signal it: a catchable signal still
-/// ends in the kill (the trap runs once the command is gone; handlers do not pass to the
-/// command), and whatever a SIGKILL'd wrapper left is killed when the next command starts.
-const RUN_WRAPPER: &str = r#"exec 4>&2 2>/dev/null
-trap 'kill -9 -1; exit 143' HUP INT QUIT TERM USR1 USR2 ALRM
-kill -9 -1
-n=$1; shift
-while [ "$n" -gt 0 ]; do
-    case $1 in
-        r) rm -rf -- "$2" || true ;;
-        d) mkdir -p -- "$2" && { chmod "$3" -- "$2" || true; } ;;
-        f) printf '%s' "$4" >"$2" && chmod "$3" -- "$2" ;;
-    esac || { printf 'llm-sandbox: preparing %s failed\n' "$2" >&4; exit 126; }
-    n=$((n - 1)); shift 4
-done
-command -v "$1" >/dev/null || { printf 'llm-sandbox: %s: command not found\n' "$1" >&4; exit 127; }
-"$@" 2>&4 4>&-
-status=$?
-kill -9 -1
-exit $status"#;
-/// Prints the container's OOM-kill counters (cgroup v1 or v2), readable by the code's user.
-const READ_OOM_KILLS: &str =
-    "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null; exit 0";
-/// Kills every process of the code's user (after a timeout).
-const KILL_ALL: &str = "kill -9 -1 2>/dev/null; exit 0";
 
 /// How an allowed install reaches its package index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +65,7 @@ pub struct DockerBackend {
     /// The container's OOM-kill count when last read (a new container has had none).
     oom_kills_seen: u64,
     /// Small uploads and removals the next command's wrapper carries out first.
-    pending: pending::Pending,
+    pending: Pending,
     /// The session's bounded workdir volume (see `workdir`), removed with the container.
     workdir_volume: Option<String>,
 }
@@ -179,7 +149,7 @@ impl DockerBackend {
             built_image,
             commit: spec.commit_container,
             oom_kills_seen: 0,
-            pending: pending::Pending::default(),
+            pending: Pending::default(),
             workdir_volume,
         };
         backend
@@ -333,7 +303,7 @@ impl DockerBackend {
         let mut argv = vec![
             "/bin/sh".to_string(),
             "-c".into(),
-            RUN_WRAPPER.into(),
+            wrapper::RUN_WRAPPER.into(),
             "llm-sandbox".into(),
         ];
         argv.extend(changes);
@@ -414,7 +384,7 @@ impl DockerBackend {
     /// bomb holds every pid), the container is killed and started again: /tmp starts empty,
     /// and so does a bounded (tmpfs-backed) workdir; an unbounded workdir volume survives.
     async fn kill_code_processes(&self) -> Result<()> {
-        let argv = vec!["/bin/sh".into(), "-c".into(), KILL_ALL.into()];
+        let argv = vec!["/bin/sh".into(), "-c".into(), wrapper::KILL_ALL.into()];
         let (exec_id, started) = self.start(argv, Vec::new(), "/", false).await?;
         if let StartExecResults::Attached { mut output, .. } = started {
             while output.next().await.is_some() {}
@@ -475,14 +445,9 @@ impl DockerBackend {
 
     /// How many processes the kernel's OOM killer has killed in the container so far.
     async fn oom_kills(&mut self) -> Result<u64> {
-        let request = internal_request(["/bin/sh", "-c", READ_OOM_KILLS]);
+        let request = internal_request(["/bin/sh", "-c", wrapper::READ_OOM_KILLS]);
         let output = self.run_raw(request, &mut |_, _| {}).await?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        Ok(text
-            .lines()
-            .filter_map(|line| line.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
-            .max()
-            .unwrap_or(0))
+        Ok(wrapper::oom_kills(&output.stdout))
     }
 
     /// Commits the container to a new tag beside its image's (never over it); returns the tag.

@@ -27,7 +27,7 @@ enum Change {
 
 /// The queue of deferred changes.
 #[derive(Debug, Default)]
-pub(super) struct Pending {
+pub struct Pending {
     changes: Vec<Change>,
 }
 
