@@ -13,12 +13,22 @@ mod terminal;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use llm_sandbox::ErrorKind;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// The exit status when the sandbox itself failed, not the program in it.
 const EXIT_SANDBOX_FAILED: u8 = 125;
+/// The exit status when a security policy blocked the code.
+const EXIT_POLICY_BLOCKED: u8 = 126;
+
+/// The exit status for a failure of `kind`: the one mapping from the library's errors.
+pub fn exit_status(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::PolicyViolation => EXIT_POLICY_BLOCKED,
+        _ => EXIT_SANDBOX_FAILED,
+    }
+}
 
 /// Run untrusted, model-written code in a sandbox.
 #[derive(Parser)]
@@ -59,7 +69,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("llm-sandbox: {}", describe(&error));
-            ExitCode::from(EXIT_SANDBOX_FAILED)
+            let status = error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<llm_sandbox::Error>())
+                .map_or(EXIT_SANDBOX_FAILED, |error| exit_status(error.kind()));
+            ExitCode::from(status)
         }
     }
 }
@@ -92,7 +106,9 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     let mut lines = text.lines().map(str::trim);
     let first = lines.next().unwrap_or_default();
     let mut message = match error.kind() {
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => "no command given".to_string(),
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "no command given".to_string()
+        }
         _ => first.strip_prefix("error: ").unwrap_or(first).to_string(),
     };
     for tip in lines.filter(|line| line.starts_with("tip: ")) {

@@ -19,8 +19,6 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// The exit status when the program ran out of time (as `timeout(1)` reports it).
 const EXIT_TIMED_OUT: u8 = 124;
-/// The exit status when a security policy blocked the code.
-const EXIT_POLICY_BLOCKED: u8 = 126;
 
 const EXIT_STATUS_HELP: &str = "\
 Exit status: the program's own exit code; 124 when it timed out; 125 when the sandbox itself \
@@ -159,7 +157,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
             for violation in &violations {
                 eprintln!("llm-sandbox: {violation}");
             }
-            return Ok(ExitCode::from(EXIT_POLICY_BLOCKED));
+            return Ok(ExitCode::from(crate::exit_status(
+                llm_sandbox::ErrorKind::PolicyViolation,
+            )));
         }
     }
     let stdin = args

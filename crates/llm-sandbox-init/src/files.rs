@@ -5,13 +5,46 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Why a path could not be packed.
+#[derive(Debug)]
+pub enum PackError {
+    /// The path is a symbolic link: copies never follow one.
+    Link(String),
+    /// The archive would exceed the bound.
+    TooLarge,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for PackError {
+    fn from(error: io::Error) -> Self {
+        if error.get_ref().is_some_and(|inner| inner.is::<Exceeded>()) {
+            PackError::TooLarge
+        } else {
+            PackError::Io(error)
+        }
+    }
+}
+
+/// The marker error of [`Bounded`].
+#[derive(Debug)]
+struct Exceeded;
+
+impl std::fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the archive exceeds the copy size limit")
+    }
+}
+
+impl std::error::Error for Exceeded {}
+
 /// Packs `path` under its base name, failing beyond `max_bytes`. A path that is itself a
 /// symlink is refused; links inside are stored as links (the library refuses them).
-pub fn pack(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+pub fn pack(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PackError> {
     let meta = fs::symlink_metadata(path)?;
     if meta.file_type().is_symlink() {
-        return Err(io::Error::other(format!(
-            "{} is a symbolic link; refusing to copy it",
+        return Err(PackError::Link(format!(
+            "{} is a symbolic link",
             path.display()
         )));
     }
@@ -71,7 +104,7 @@ struct Bounded {
 impl Write for Bounded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() as u64 > self.left {
-            return Err(io::Error::other("the archive exceeds the copy size limit"));
+            return Err(io::Error::other(Exceeded));
         }
         self.left -= buf.len() as u64;
         self.inner.extend_from_slice(buf);
@@ -91,11 +124,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("big");
         fs::write(&file, vec![7u8; 100_000]).unwrap();
-        assert!(pack(&file, 10_000).is_err());
+        assert!(matches!(pack(&file, 10_000), Err(PackError::TooLarge)));
         assert!(pack(&file, 1 << 20).is_ok());
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
-        assert!(pack(&link, 1 << 20).is_err());
+        assert!(matches!(pack(&link, 1 << 20), Err(PackError::Link(_))));
     }
 
     #[test]

@@ -158,7 +158,11 @@ fn serve(socket: &mut UnixStream, signals: &mut SignalFd) -> io::Result<()> {
                         write_frame(&mut *socket, FrameKind::Blob, &tar)?;
                         reply(socket, Ok(Reply::Done))?;
                     }
-                    Err(e) => reply(socket, Err(e))?,
+                    Err(files::PackError::Link(reason)) => {
+                        reply(socket, Ok(Reply::CopyRefused { reason }))?
+                    }
+                    Err(files::PackError::TooLarge) => reply(socket, Ok(Reply::CopyTooLarge))?,
+                    Err(files::PackError::Io(e)) => reply(socket, Err(e))?,
                 }
             }
             Request::Remove { path } => {

@@ -150,6 +150,10 @@ pub enum Reply {
     Done,
     /// A request failed; the sandbox stays usable.
     Failed { message: String },
+    /// A GetArchive was refused: the path is a link (copies never follow one).
+    CopyRefused { reason: String },
+    /// A GetArchive's archive would exceed its `max_bytes`.
+    CopyTooLarge,
     /// A listener on the sandbox's 127.0.0.1:`port`; its descriptor follows as the one byte
     /// of a message carrying it (`SCM_RIGHTS`).
     Listening { port: u16 },

@@ -129,8 +129,7 @@ fn now() -> u64 {
 ///
 /// Only regular files and directories are accepted; modes lose setuid, setgid and sticky bits.
 pub fn extract(tar: &[u8], top: &str, dest: &Path) -> Result<()> {
-    let refuse =
-        |what: String| Error::Sandbox(format!("refusing to copy from the sandbox: {what}"));
+    let refuse = |reason: String| Error::CopyRefused { reason };
     let mut archive = tar::Archive::new(tar);
     let entries = archive
         .entries()
@@ -203,10 +202,9 @@ fn ensure_no_symlink(dest: &Path, target: &Path) -> Result<()> {
     for component in target.strip_prefix(base).unwrap_or(target).components() {
         current.push(component);
         if fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(Error::Sandbox(format!(
-                "refusing to copy from the sandbox: {} is a symbolic link on the host",
-                current.display()
-            )));
+            return Err(Error::CopyRefused {
+                reason: format!("{} is a symbolic link on the host", current.display()),
+            });
         }
     }
     Ok(())

@@ -78,7 +78,50 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// The sandbox itself failed (not the user's code).
+    /// A container engine refused or failed a request.
+    #[error("{backend}: {operation}: {source}")]
+    Engine {
+        /// Which engine (docker or podman).
+        backend: String,
+        /// What was asked of it.
+        operation: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// A copy out of the sandbox was refused: what came back (a link, a device, a path outside
+    /// the destination) is never written to the host.
+    #[error("refusing to copy from the sandbox: {reason}")]
+    CopyRefused {
+        /// What was refused, and why.
+        reason: String,
+    },
+
+    /// A copy out of the sandbox is larger than the session's copy limit (`copy_limit`).
+    #[error("copying {path} out: the archive exceeds the copy size limit of {limit} bytes; raise `copy_limit` if the size is expected")]
+    CopyTooLarge {
+        /// The sandbox path being copied.
+        path: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// A package install ended with a non-zero exit code.
+    #[error("installing {libraries} failed with exit code {exit_code}{hint}:\n{detail}")]
+    InstallFailed {
+        /// The packages asked for, space separated.
+        libraries: String,
+        /// The installer's exit code.
+        exit_code: i32,
+        /// What to do about it, when known (e.g. allow the install network).
+        hint: String,
+        /// The last lines of the installer's stderr.
+        detail: String,
+    },
+
+    /// The sandbox itself failed (not the user's code): its init broke off or misbehaved, a
+    /// process could not be started, a step of its set-up failed.
     #[error("sandbox failure: {0}")]
     Sandbox(String),
 
@@ -100,7 +143,60 @@ fn describe_violations(violations: &[crate::security::violation::Violation]) -> 
         .join("; ")
 }
 
+/// What kind of failure an [`Error`] is: what the CLI's exit codes, HTTP statuses and Python
+/// exceptions are mapped from, each mapping written once against this list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller asked for something that cannot work (a bad option, a closed session).
+    InvalidArgument,
+    /// What was named does not exist (a language).
+    NotFound,
+    /// A backend or toolchain cannot be used on this host.
+    Unavailable,
+    /// A security policy refused the code.
+    PolicyViolation,
+    /// An operation took longer than its limit.
+    Timeout,
+    /// The session's lifetime is over.
+    SessionExpired,
+    /// A bound was reached (a copy larger than the copy limit).
+    LimitExceeded,
+    /// The sandbox, its engine or an installer failed, not the caller's request.
+    SandboxFailure,
+    /// An I/O error on the host.
+    Io,
+}
+
 impl Error {
+    /// What kind of failure this is.
+    ///
+    /// ```
+    /// use llm_sandbox::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::invalid("no code").kind(), ErrorKind::InvalidArgument);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::SessionExpired { .. } => ErrorKind::SessionExpired,
+            Error::NotOpen
+            | Error::PlottingNotSupported { .. }
+            | Error::InvalidArgument(_)
+            | Error::CopyRefused { .. } => ErrorKind::InvalidArgument,
+            Error::LanguageNotSupported { .. } => ErrorKind::NotFound,
+            Error::ToolchainMissing { .. } | Error::BackendUnavailable { .. } => {
+                ErrorKind::Unavailable
+            }
+            Error::SecurityViolation { .. } => ErrorKind::PolicyViolation,
+            Error::CopyTooLarge { .. } => ErrorKind::LimitExceeded,
+            Error::Engine { .. } | Error::InstallFailed { .. } | Error::Sandbox(_) => {
+                ErrorKind::SandboxFailure
+            }
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, error: std::io::Error) -> Self {
         Error::Io {
@@ -112,5 +208,48 @@ impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidArgument(message.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_the_kind_its_callers_map_from() {
+        let cases = [
+            (Error::NotOpen, ErrorKind::InvalidArgument),
+            (
+                Error::SecurityViolation { violations: vec![] },
+                ErrorKind::PolicyViolation,
+            ),
+            (
+                Error::CopyTooLarge {
+                    path: "/sandbox/x".into(),
+                    limit: 1,
+                },
+                ErrorKind::LimitExceeded,
+            ),
+            (
+                Error::BackendUnavailable {
+                    backend: "docker".into(),
+                    reason: "down".into(),
+                },
+                ErrorKind::Unavailable,
+            ),
+            (
+                Error::SessionExpired {
+                    limit: Duration::from_secs(1),
+                },
+                ErrorKind::SessionExpired,
+            ),
+            (
+                Error::Sandbox("init died".into()),
+                ErrorKind::SandboxFailure,
+            ),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
     }
 }

@@ -29,7 +29,7 @@ mod spec;
 
 pub use artifacts::{Artifact, ArtifactLimits, Omitted, PlotFormat, PlotOutput};
 pub use backend::{Backend, BackendKind, CloseReport};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use language::{LanguageHandler, LanguageRegistry};
 pub use result::ExecutionResult;
 pub use security::{

@@ -855,11 +855,12 @@ impl SandboxSession {
                 .rev()
                 .collect::<Vec<_>>()
                 .join("\n");
-            return Err(Error::Sandbox(format!(
-                "installing {} failed with exit code {}{hint}:\n{detail}",
-                libraries.join(" "),
-                result.exit_code
-            )));
+            return Err(Error::InstallFailed {
+                libraries: libraries.join(" "),
+                exit_code: result.exit_code,
+                hint: hint.into(),
+                detail,
+            });
         }
         Ok(())
     }

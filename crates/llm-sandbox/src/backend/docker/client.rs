@@ -118,5 +118,9 @@ fn unreachable(kind: BackendKind, engine: &EngineConfig, detail: &str) -> Error 
 
 /// An error of the engine while doing `what`.
 pub(super) fn engine_error(kind: BackendKind, what: &str, error: bollard::errors::Error) -> Error {
-    Error::Sandbox(format!("{kind}: {what}: {error}"))
+    Error::Engine {
+        backend: kind.name().into(),
+        operation: what.into(),
+        source: error,
+    }
 }

@@ -583,9 +583,9 @@ impl Backend for DockerBackend {
         // Some engines (Podman) follow a symlink named as the source: refuse it, as native does.
         let probe = internal_request(["test", "-L", path]);
         if self.run(probe, &mut |_, _| {}).await?.exit_code == 0 {
-            return Err(Error::Sandbox(format!(
-                "copying {path} out: it is a symbolic link; refusing to copy it"
-            )));
+            return Err(Error::CopyRefused {
+                reason: format!("{path} is a symbolic link"),
+            });
         }
         let id = self.id()?.to_string();
         let options = DownloadFromContainerOptionsBuilder::new()
@@ -597,7 +597,10 @@ impl Backend for DockerBackend {
             let chunk =
                 chunk.map_err(|e| engine_error(self.kind, &format!("copying {path} out"), e))?;
             if (tar.len() + chunk.len()) as u64 > max_bytes {
-                return Err(Error::Sandbox(format!("copying {path} out: the archive exceeds the copy size limit of {max_bytes} bytes")));
+                return Err(Error::CopyTooLarge {
+                    path: path.to_string(),
+                    limit: max_bytes,
+                });
             }
             tar.extend_from_slice(&chunk);
         }

@@ -472,6 +472,11 @@ impl Backend for NativeBackend {
         };
         match self.call(request, None, max_bytes).await? {
             (Reply::Done, Some(tar)) => Ok(tar),
+            (Reply::CopyRefused { reason }, None) => Err(Error::CopyRefused { reason }),
+            (Reply::CopyTooLarge, None) => Err(Error::CopyTooLarge {
+                path: path.to_string(),
+                limit: max_bytes,
+            }),
             (Reply::Failed { message }, None) => {
                 Err(Error::Sandbox(format!("copying {path} out: {message}")))
             }
